@@ -17,6 +17,7 @@ help:
 	@echo "make test   - unit tests, ansible-lint (production), ansible-test sanity, Molecule scenarios"
 
 $(VENV)/.stamp: requirements.txt
+	python3 -c 'import ensurepip, venv' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null; }
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
@@ -31,10 +32,10 @@ setup: $(VENV)/.stamp $(COLL_LINK)
 host:
 	bash scripts/bootstrap-host.sh
 
-demo: setup host
+demo: host setup
 	bash scripts/demo.sh
 
-test: setup host
+test: host setup
 	bash scripts/test.sh
 
 unit: setup

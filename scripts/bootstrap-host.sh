@@ -9,6 +9,7 @@ command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v rsync >/dev/null 2>&1 || need_apt+=(rsync)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 if ((${#need_apt[@]})); then
   echo "bootstrap: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

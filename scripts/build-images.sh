@@ -9,7 +9,8 @@ build() {
   if [[ -z "${FORCE:-}" ]] && docker image inspect "$tag" >/dev/null 2>&1; then
     echo "image $tag: cached"; return 0
   fi
-  local root; root="$(mktemp -d /var/tmp/rootfs-${suite}.XXXXXX)"
+  local root
+  root="$(mktemp -d "/var/tmp/rootfs-${suite}.XXXXXX")"
   echo "image $tag: debootstrap $suite from $MIRROR"
   local t0=$SECONDS
   debootstrap --variant=minbase --include="$INCLUDE" "$suite" "$root" "$MIRROR" >"/var/tmp/debootstrap-${suite}.log" 2>&1 \

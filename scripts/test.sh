@@ -2,7 +2,7 @@
 # All tests: unit (pytest), ansible-lint (production profile), ansible-test sanity, collection build+install,
 # Molecule scenarios. `scripts/test.sh [stage ...]` runs some stages only; `molecule` may be followed by names.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 export PATH="$ROOT/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
@@ -41,26 +41,37 @@ sanity_tree() {  # a copy of the tracked + new files at ansible_collections/llmo
   echo "$dest"
 }
 
-run_sanity() {
-  local dest; dest="$(sanity_tree)"
-  (cd "$dest" && git init -q && git add -A && \
-    ansible-test sanity --color no --python 3.11 --local --skip-test pylint --skip-test mypy --skip-test import 2>&1 | tail -40
-   exit "${PIPESTATUS[0]}")
+# ansible-test runs from its own venv (.cache/sanity-venv: ansible-core + the sanity tools it pins, via
+# --requirements), so its pinned linters never clash with ansible-lint's in .venv. --venv mode cannot be used
+# here: it downloads a pip bootstrap script from a host CI machines cannot reach.
+sanity_venv() {
+  local v="$ROOT/.cache/sanity-venv"
+  if [[ ! -x "$v/bin/ansible-test" ]]; then
+    python3 -m venv "$v" && "$v/bin/pip" install -q "$(grep -E '^ansible-core==' "$ROOT/requirements.txt")" || return 1
+  fi
+  local ver
+  ver="$("$v/bin/python" -c 'import re, inspect; from ansible_test._internal import python_requirements as p; print(re.search(r"pip=.([0-9.]+).", inspect.getsource(p.get_venv_packages)).group(1))')" || return 1
+  mkdir -p ~/.ansible/test/cache
+  cp "$ROOT/scripts/ansible-test-get-pip.py" ~/.ansible/test/cache/"get_pip_${ver//./_}.py"
+  echo "$v"
 }
 
-run_sanity_import() {
-  local dest; dest="$(sanity_tree)"
-  (cd "$dest" && git init -q && git add -A && ansible-test sanity --color no --python 3.11 --local --test import)
+run_sanity() {
+  local dest v; dest="$(sanity_tree)"; v="$(sanity_venv)" || return 1
+  (cd "$dest" && git init -q && git add -A && \
+    PATH="$v/bin:$PATH" "$v/bin/ansible-test" sanity --color no --python 3.11 --local --requirements 2>&1 \
+      | grep -vE '^(Installing requirements|Running sanity test|Collecting|Requirement already|Downloading|Using cached)' | tail -80
+   exit "${PIPESTATUS[0]}")
 }
 
 run_build() {
   local out="$ROOT/.cache/build"; rm -rf "$out"; mkdir -p "$out/collections"
   ansible-galaxy collection build --force --output-path "$out" . >/dev/null || return 1
-  local tarball; tarball="$(ls "$out"/llmops-vllm_stack-*.tar.gz)"
+  local tarball; tarball="$(find "$out" -maxdepth 1 -name "llmops-vllm_stack-*.tar.gz" | head -1)"
   echo "built $(basename "$tarball") ($(du -h "$tarball" | cut -f1))"
   # install into an EMPTY collections path (no deps: ansible bundles them) and read a module's docs from it
   ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-galaxy collection install --no-deps -p "$out/collections" "$tarball" >/dev/null || return 1
-  local mods; mods=$(cd plugins/modules 2>/dev/null && ls *.py 2>/dev/null | sed 's/\.py$//')
+  local mods; mods=$(find plugins/modules -maxdepth 1 -name "*.py" -printf "%f\n" 2>/dev/null | sed "s/\.py$//")
   [[ -n "$mods" ]] || { echo "no modules to document"; return 1; }
   for m in $mods; do
     ANSIBLE_CONFIG=/dev/null ANSIBLE_COLLECTIONS_PATH="$out/collections:$ROOT/.venv/lib/python3.11/site-packages" \
@@ -95,7 +106,7 @@ while [[ $i -lt ${#STAGES[@]} ]]; do
   case "$s" in
     unit) stage unit run_unit ;;
     lint) stage ansible-lint run_lint ;;
-    sanity) stage sanity run_sanity; stage sanity-import run_sanity_import ;;
+    sanity) stage sanity run_sanity ;;
     build) stage build-install-doc run_build ;;
     molecule)
       names=()
