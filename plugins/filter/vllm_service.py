@@ -1,0 +1,31 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that expose plugins/module_utils/_vllm_service.py to the vllm role (docs in the .yml files)."""
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.llmops.vllm_stack.plugins.module_utils import _vllm_service as svcmod
+
+
+def vllm_service_execstart(service, python, profile="gpu"):
+    if not isinstance(service, dict):
+        raise AnsibleFilterError("vllm_service_execstart: expected a vllm_services entry (dict)")
+    return svcmod.systemd_quote(svcmod.argv(service, python, profile))
+
+
+def vllm_service_env(service, profile="gpu", api_key="", base_env=None):
+    if not isinstance(service, dict):
+        raise AnsibleFilterError("vllm_service_env: expected a vllm_services entry (dict)")
+    return svcmod.env_file(svcmod.environment(service, profile, api_key, base_env))
+
+
+def vllm_service_problems(services, profile="gpu", api_key="", model_paths_present=None, downloads=None):
+    return svcmod.problems(services, profile, api_key, model_paths_present, set(downloads or []))
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "vllm_service_execstart": vllm_service_execstart,
+            "vllm_service_env": vllm_service_env,
+            "vllm_service_problems": vllm_service_problems,
+        }
