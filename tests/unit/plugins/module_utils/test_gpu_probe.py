@@ -301,3 +301,42 @@ def test_nvml_is_shut_down_after_probing(tmp_path):
     fake = FakeNVML(snap)
     gp.collect(sys_path, proc_path, nvml=fake)
     assert fake.calls[0] == "nvmlInit" and fake.calls[-1] == "nvmlShutdown" and not fake.initialised
+
+
+# ------------------------------------------------------------------------------ gpu_info output fixtures
+def _make_fixtures():
+    import importlib.util
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "gpu_info", "make_fixtures.py")
+    spec = importlib.util.spec_from_file_location("make_gpu_info_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_gpu_info_fixtures_are_what_the_probe_returns():
+    """tests/fixtures/gpu_info/*.json are regenerated through the probe; rerun make_fixtures.py after a change."""
+    make = _make_fixtures()
+    for name, data in make.all_fixtures().items():
+        with open(os.path.join(make.HERE, name + ".json"), encoding="utf-8") as handle:
+            assert handle.read() == make.dumps(data), name
+
+
+@pytest.mark.parametrize("name, count, model, total_mib, usable_gib, link", [
+    ("a10x4", 4, "NVIDIA A10", 23028, 22.19, "PHB"),
+    ("rtx2080ti-22g", 1, "NVIDIA GeForce RTX 2080 Ti", 22528, 21.60, None),
+    ("rtx4060-8g", 1, "NVIDIA GeForce RTX 4060", 8188, 7.75, None),
+    ("a100x8", 8, "NVIDIA A100-SXM4-80GB", 81920, 79.25, "NV12"),
+    ("h100x8", 8, "NVIDIA H100 80GB HBM3", 81559, 79.19, "NV18"),
+    ("h200x2", 2, "NVIDIA H200", 143771, 139.80, "NV18"),
+])
+def test_seed_host_fixtures_carry_the_real_memory_totals(name, count, model, total_mib, usable_gib, link):
+    make = _make_fixtures()
+    with open(os.path.join(make.HERE, name + ".json"), encoding="utf-8") as handle:
+        data = json.load(handle)
+    assert data["gpu_count"] == count == len(data["gpus"]) == data["pci_gpu_count"]
+    for gpu in data["gpus"]:
+        assert gpu["name"] == model and gpu["memory_total_mib"] == total_mib
+        assert round((gpu["memory_total"] - gpu["memory_reserved"]) / 2**30, 2) == usable_gib
+        assert gpu["memory_total"] == gpu["memory_free"] + gpu["memory_used"] + gpu["memory_reserved"]
+    assert data["link_matrix"][0][-1] == (link or "SELF")
+    assert data["nvswitch_present"] == (link in ("NV12",) or name == "h100x8")
