@@ -1,0 +1,310 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Host plan check: services x GPUs (gpu_info output of the seed hosts, tests/fixtures/gpu_info)."""
+import copy
+import json
+import os
+
+import pytest
+
+from ansible_collections.llmops.vllm_stack.plugins.module_utils import _model_catalog
+from ansible_collections.llmops.vllm_stack.plugins.module_utils import _placement as pl
+
+GIB = 2**30
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "gpu_info")
+
+
+def gpu_info(name):
+    with open(os.path.join(FIXTURES, name + ".json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def always_fits(config, **kwargs):
+    """Stand-in fit engine for the structural checks: everything fits, util resolved like vLLM 0.x."""
+    return {"fits": True, "reasons": [], "suggestions": [], "gpu_memory_utilization":
+            kwargs["gpu_memory_utilization"] or 0.9, "weights_bytes_per_gpu": 0, "kv_cache_tokens": 1,
+            "requested_memory_bytes": 0, "max_model_len_fit": 1, "calls": kwargs}
+
+
+def svc(name, port, gpus, model="Qwen/Qwen3-0.6B", **kw):
+    return dict(name=name, model=model, port=port, gpus=gpus, **kw)
+
+
+def check(services, host="h100x8", **kw):
+    kw.setdefault("estimate", always_fits)
+    kw.setdefault("local_models", {})
+    return pl.check_plan(services, gpu_info(host), **kw)
+
+
+def variables(result):
+    return [p["variable"] for p in result["problems"]]
+
+
+# ------------------------------------------------------------------------------------------- structure
+def test_a_clean_plan_has_no_problem_and_a_table_row_per_gpu():
+    result = check([svc("chat", 8000, [0, 1], model="Qwen/Qwen3-32B", tensor_parallel_size=2),
+                    svc("small", 8001, [2])])
+    assert result["ok"] and result["problems"] == [] and result["warnings"] == []
+    assert [row["index"] for row in result["gpu_table"]] == list(range(8))
+    assert [s["name"] for s in result["gpu_table"][0]["services"]] == ["chat"]
+    lines = result["gpu_table_text"].splitlines()
+    assert len(lines) == 2 + 8 and lines[0].startswith("GPU") and "chat 0.90" in lines[2]
+
+
+def test_duplicate_ports_name_the_second_entry():
+    result = check([svc("a", 8000, [0]), svc("b", 8000, [1])])
+    assert not result["ok"]
+    (problem,) = result["problems"]
+    assert problem["variable"] == "vllm_services[1].port" and problem["service"] == "b"
+    assert "8000" in problem["message"] and "vllm_services[0]" in problem["message"]
+
+
+def test_unknown_gpu_index_says_which_gpus_exist():
+    result = check([svc("a", 8000, [3, 4])], host="a10x4")
+    (problem,) = result["problems"]
+    assert problem["variable"] == "vllm_services[0].gpus"
+    assert problem["message"] == "GPU 4 does not exist on this host: it has GPUs 0-3"
+    assert "0 to 3" in problem["fix"]
+
+
+def test_gpu_count_must_equal_tp_times_pp():
+    result = check([svc("a", 8000, [0, 1, 2], model="Qwen/Qwen3-32B", tensor_parallel_size=2)])
+    (problem,) = result["problems"]
+    assert problem["variable"] == "vllm_services[0].gpus"
+    assert "3 GPU(s) listed but tensor_parallel_size 2 x pipeline_parallel_size 1 needs 2" in problem["message"]
+
+
+def test_repeated_gpu_in_one_service():
+    result = check([svc("a", 8000, [1, 1], tensor_parallel_size=2)])
+    assert variables(result) == ["vllm_services[0].gpus"]
+    assert "listed more than once" in result["problems"][0]["message"]
+
+
+def test_schema_problems_come_from_the_service_checker_all_at_once():
+    result = check([svc("Bad_Name", 8000, [0]), svc("b", 8001, [1], task="chatty"),
+                    svc("c", 8002, [2], tensor_parallel_size="2")])
+    assert set(variables(result)) >= {"vllm_services[0].name", "vllm_services[1].task",
+                                      "vllm_services[2].tensor_parallel_size"}
+    assert all(p["fix"] for p in result["problems"])
+
+
+def test_api_keys_are_not_the_plan_checks_business():
+    result = check([svc("a", 8000, [0], api_key="short")])
+    assert result["ok"]
+
+
+@pytest.mark.parametrize("model, tp, gpus, message", [
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", 3, [0, 1, 2],
+     "Total number of attention heads (40) must be divisible by tensor parallel size (3)"),
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", 3, [0, 1, 2],
+     "the model has 2 KV heads: tensor_parallel_size 3 neither divides them nor is a multiple of them"),
+    ("Qwen/Qwen2.5-72B-Instruct", 6, [0, 1, 2, 3, 4, 5],
+     "Total number of attention heads (64) must be divisible by tensor parallel size (6)"),
+])
+def test_tensor_parallel_size_must_suit_the_heads(model, tp, gpus, message):
+    result = check([svc("m", 8000, gpus, model=model, tensor_parallel_size=tp)])
+    (problem,) = result["problems"]
+    assert problem["variable"] == "vllm_services[0].tensor_parallel_size"
+    assert problem["message"].startswith(message)
+    # the fix says what the valid sizes would give on this host
+    assert "On this host: tensor_parallel_size 1 " in problem["fix"]
+
+
+@pytest.mark.parametrize("model, tp", [("Qwen/Qwen3-32B", 8), ("meta-llama/Llama-3.3-70B-Instruct", 8),
+                                       ("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", 4),
+                                       ("Qwen/Qwen3-0.6B", 16)])
+def test_valid_tensor_parallel_sizes_pass(model, tp):
+    config = _model_catalog.lookup(model)["config"]
+    assert pl.tp_problems(config, tp, 1, "vllm_services[0]", "m") == []
+
+
+# ---------------------------------------------------------------------------------------- shared GPUs
+def test_utilizations_on_a_shared_gpu_over_one_name_every_service_and_fraction():
+    result = check([svc("a", 8000, [0], gpu_memory_utilization=0.6),
+                    svc("b", 8001, [0], gpu_memory_utilization=0.5)])
+    (problem,) = result["problems"]
+    assert problem["variable"] == ("vllm_services[0].gpu_memory_utilization, "
+                                   "vllm_services[1].gpu_memory_utilization")
+    assert problem["service"] == "a, b"
+    assert "GPU 0 (NVIDIA H100 80GB HBM3, 79.19 GiB usable): a 0.60 + b 0.50" in problem["message"]
+    assert "= 1.113 > 1" in problem["message"]
+    assert "at most 0.99" in problem["fix"]
+    assert result["gpu_table"][0]["over"] and "OVER" in result["gpu_table_text"]
+
+
+def test_memory_used_by_other_processes_counts_against_the_gpu():
+    info = gpu_info("h100x8")
+    gpu = info["gpus"][0]
+    other = 20 * GIB
+    gpu["memory_used"] += other
+    gpu["memory_free"] -= other
+    gpu["processes"] = [{"pid": 777, "used_memory": other, "cmdline": "python train.py"}]
+    result = pl.check_plan([svc("a", 8000, [0], gpu_memory_utilization=0.9)], info, estimate=always_fits,
+                           local_models={})
+    (problem,) = result["problems"]
+    assert "0.253 already used by other processes (20.00 GiB)" in problem["message"]
+    assert result["gpu_table"][0]["used_gib"] == 20.0
+
+
+def test_memory_of_this_plans_own_running_service_is_not_counted_twice():
+    info = gpu_info("h100x8")
+    gpu = info["gpus"][0]
+    mine = 71 * GIB
+    gpu["memory_used"] += mine
+    gpu["memory_free"] -= mine
+    gpu["processes"] = [{"pid": 4242, "used_memory": mine,
+                         "cmdline": "/opt/llmops/venv/bin/python -m vllm.entrypoints.openai.api_server --port 8000"}]
+    result = pl.check_plan([svc("a", 8000, [0], gpu_memory_utilization=0.9)], info, estimate=always_fits,
+                           local_models={})
+    assert result["ok"], result["problems"]
+    assert result["gpu_table"][0]["used_gib"] == 0.0
+
+
+def test_context_of_every_instance_is_counted_next_to_the_budgets():
+    # 0.5 + 0.49 = 0.99 of 79.19 GiB leaves 0.79 GiB: not enough for two 0.5 GiB CUDA contexts
+    result = check([svc("a", 8000, [0], gpu_memory_utilization=0.5),
+                    svc("b", 8001, [0], gpu_memory_utilization=0.49)])
+    assert not result["ok"]
+    assert "for 2 CUDA context(s)" in result["problems"][0]["message"]
+    result = check([svc("a", 8000, [0], gpu_memory_utilization=0.5),
+                    svc("b", 8001, [0], gpu_memory_utilization=0.48)])
+    assert result["ok"]
+
+
+def test_default_utilization_follows_the_vllm_version():
+    plan = [svc("a", 8000, [0]), svc("b", 8001, [0], gpu_memory_utilization=0.07)]
+
+    def engine_default(config, **kwargs):
+        out = always_fits(config, **kwargs)
+        out["gpu_memory_utilization"] = kwargs["gpu_memory_utilization"] or pl._default_util(kwargs["vllm_version"])
+        return out
+
+    assert check(plan, estimate=engine_default, vllm_version="0.19.1")["ok"]  # 0.90 + 0.07 + contexts
+    assert not check(plan, estimate=engine_default, vllm_version="0.20.0")["ok"]  # 0.92 + 0.07 + contexts
+
+
+# ----------------------------------------------------------------------------------------------- links
+def _mixed_topology():
+    """4 PCIe GPUs in two NVLink-bridged pairs (0-1, 2-3), pairs joined through the CPUs (SYS)."""
+    info = gpu_info("a10x4")
+    info["link_matrix"] = [["SELF", "NV4", "SYS", "SYS"], ["NV4", "SELF", "SYS", "SYS"],
+                           ["SYS", "SYS", "SELF", "NV4"], ["SYS", "SYS", "NV4", "SELF"]]
+    return info
+
+
+def test_tp_group_across_a_slow_link_gets_a_better_set_suggested():
+    result = pl.check_plan([svc("a", 8000, [0, 2], tensor_parallel_size=2)], _mixed_topology(),
+                           estimate=always_fits, local_models={})
+    assert result["ok"]
+    (warning,) = result["warnings"]
+    assert "GPUs [0, 2] talk over SYS at worst; GPUs [0, 1] are better connected (NV4)" in warning
+    assert "vllm_services[0].gpus: [0, 1]" in warning
+
+
+def test_better_set_is_only_suggested_among_gpus_other_services_leave_free():
+    result = pl.check_plan([svc("a", 8000, [0, 2], tensor_parallel_size=2), svc("b", 8001, [1]),
+                            svc("c", 8002, [3])], _mixed_topology(), estimate=always_fits, local_models={})
+    assert result["warnings"] == []
+
+
+@pytest.mark.parametrize("matrix, group, best", [
+    ([["SELF", "NV12"], ["NV12", "SELF"]], [0, 1], [0, 1]),
+    ([["SELF", "PHB", "PIX"], ["PHB", "SELF", "PHB"], ["PIX", "PHB", "SELF"]], [0, 1], [0, 2]),
+    ([["SELF", "NV2", "NV4"], ["NV2", "SELF", "NV4"], ["NV4", "NV4", "SELF"]], [0, 1], [0, 2]),
+])
+def test_best_group_prefers_more_nvlinks_then_closer_pcie(matrix, group, best):
+    assert pl.best_group(matrix, len(group), range(len(matrix))) == best
+
+
+# ------------------------------------------------------------------------------------------- models
+def test_model_config_in_the_entry_wins_over_everything(tmp_path):
+    """A directory name the catalogue knows, but the entry's own config (6 heads) decides: TP 4 is refused."""
+    config = dict(_model_catalog.lookup("Qwen/Qwen3-0.6B")["config"], num_attention_heads=6, num_key_value_heads=2)
+    result = check([svc("a", 8000, [0, 1, 2, 3], model="/data/Qwen3-0.6B", model_config=config,
+                        tensor_parallel_size=4, weights_bytes=123)])
+    assert result["services"][0]["model_source"] == "vllm_services[0].model_config"
+    assert result["services"][0]["weights_bytes"] == 123
+    assert variables(result) == ["vllm_services[0].tensor_parallel_size"]
+    assert "(6)" in result["problems"][0]["message"]
+
+
+def test_config_json_on_the_host_is_read_with_the_index_total_size(tmp_path):
+    model = tmp_path / "my-model"
+    model.mkdir()
+    config = _model_catalog.lookup("Qwen/Qwen3-32B")["config"]
+    (model / "config.json").write_text(json.dumps(config))
+    (model / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": 65524246528}}))
+    local = {str(model): pl.read_local_model(str(model))}
+    result = check([svc("a", 8000, [0, 1], model=str(model), tensor_parallel_size=2)], local_models=local)
+    assert result["ok"]
+    assert result["services"][0]["model_source"] == "%s/config.json" % model
+    assert result["services"][0]["weights_bytes"] == 65524246528
+    calls = result["services"][0]["fit"]["calls"]
+    assert calls["weights_bytes"] == 65524246528 and calls["tensor_parallel_size"] == 2
+    assert calls["gpu_memory_bytes"] == 81559 * 2**20 - 469 * 2**20
+
+
+def test_single_file_checkpoint_size_is_summed_when_there_is_no_index(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"num_attention_heads": 2}))
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 1000)
+    assert pl.read_local_model(str(tmp_path)) == ({"num_attention_heads": 2}, 1000)
+    assert pl.read_local_model(str(tmp_path / "missing")) == (None, None)
+
+
+def test_catalogue_by_download_repo_id_then_by_directory_name_with_a_warning():
+    by_repo = check([svc("a", 8000, [0], model="/data/x", download={"repo_id": "BAAI/bge-m3"}, task="embed")])
+    assert by_repo["services"][0]["model_source"] == "catalogue:BAAI/bge-m3" and by_repo["warnings"] == []
+    by_dir = check([svc("a", 8000, [0], model="/data/models/bge-reranker-v2-m3", task="score")])
+    assert by_dir["services"][0]["model_source"] == "catalogue:BAAI/bge-reranker-v2-m3"
+    assert "matched by directory name" in by_dir["warnings"][0]
+
+
+def test_unknown_model_asks_for_model_config():
+    result = check([svc("a", 8000, [0], model="/data/models/secret-model")])
+    (problem,) = result["problems"]
+    assert problem["variable"] == "vllm_services[0].model_config"
+    assert "vllm_services[0].download.repo_id" in problem["fix"] and "Qwen/Qwen3-32B" in problem["fix"]
+
+
+# ----------------------------------------------------------------------------------------- no driver
+def test_before_the_driver_indices_are_checked_and_memory_is_left_for_later(tmp_path):
+    info = copy.deepcopy(gpu_info("a10x4"))
+    info["gpus"] = []
+    info["link_matrix"] = []
+    info["nvml"]["available"] = False
+    result = pl.check_plan([svc("a", 8000, [0]), svc("b", 8001, [4])], info, estimate=always_fits,
+                           local_models={})
+    assert variables(result) == ["vllm_services[1].gpus"]
+    assert "memory fit not checked" in result["warnings"][0]
+    assert result["gpu_table"][0]["usable_gib"] is None
+
+
+# ---------------------------------------------------------------------------------------------- ports
+def test_ports_in_use_are_problems_unless_our_own_vllm_serves_them():
+    listening = {8000: {"pid": 1, "cmdline": "nginx: master process"},
+                 8001: {"pid": 2, "cmdline": "/opt/venv/bin/python -m vllm.entrypoints.openai.api_server --port 8001"}}
+    result = check([svc("a", 8000, [0]), svc("b", 8001, [1])], listening=listening)
+    assert variables(result) == ["vllm_services[0].port"]
+    assert "nginx" in result["problems"][0]["message"]
+    assert "already served by a vLLM process (pid 2)" in result["warnings"][0]
+
+
+def test_listening_ports_are_read_from_proc_net(tmp_path):
+    net = tmp_path / "net"
+    net.mkdir()
+    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    (net / "tcp").write_text(header +
+                             "   0: 00000000:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 "
+                             "5555 1 0000000000000000 100 0 0 10 0\n"
+                             "   1: 0100007F:1F41 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 "
+                             "6666 1 0000000000000000 100 0 0 10 0\n")
+    (net / "tcp6").write_text(header +
+                              "   0: 00000000000000000000000000000000:1F42 00000000000000000000000000000000:0000 0A "
+                              "00000000:00000000 00:00000000 00000000     0        0 7777 1 0000000000000000 100 0 0 10 0\n")
+    fd = tmp_path / "4242" / "fd"
+    fd.mkdir(parents=True)
+    os.symlink("socket:[5555]", fd / "3")
+    (tmp_path / "4242" / "cmdline").write_text("python3\0-m\0vllm.entrypoints.openai.api_server\0--port\08000\0")
+    ports = pl.listening_ports(str(tmp_path))
+    assert sorted(ports) == [8000, 8002]  # 8001 is an established connection, not a listener
+    assert ports[8000] == {"pid": 4242, "cmdline": "python3 -m vllm.entrypoints.openai.api_server --port 8000"}
+    assert ports[8002] == {"pid": None, "cmdline": None}
