@@ -193,12 +193,12 @@ def nearest_existing_dir(path):
     return path
 
 
-def disk_problem(local_dir, bytes_needed, min_free_bytes, bytes_freed=0, disk_usage=shutil.disk_usage):
+def disk_problem(local_dir, bytes_needed, min_free_bytes, bytes_freed=0, disk_usage=None):
     """None when ``bytes_needed`` fits, else the message to fail with (names local_dir and the numbers)."""
     if bytes_needed <= 0:
         return None
     probe = nearest_existing_dir(local_dir)
-    free = disk_usage(probe).free
+    free = (disk_usage or shutil.disk_usage)(probe).free
     available = free + bytes_freed
     if available - bytes_needed >= min_free_bytes:
         return None
@@ -550,11 +550,11 @@ class ModelScopeClient:
 
     def download(self, snapshot, local_dir, paths, max_workers=8):
         if any("," in p for p in paths):
-            # The client splits every pattern on commas, so a literal path with a comma cannot be expressed;
-            # fall back to the whole selection (the client then re-hashes the files that are present).
+            # The client splits every pattern on commas, so a literal path with a comma cannot be expressed.
             raise HubError(
-                "a selected path contains a comma, which ModelScope's allow_patterns cannot express: "
-                + ", ".join(p for p in paths if "," in p)
+                f"Downloading {snapshot.repo_id} from ModelScope: the selected paths "
+                f"{', '.join(p for p in paths if ',' in p)} contain a comma, which ModelScope's allow_patterns cannot "
+                f"express — leave them out with ignore_patterns"
             )
         with _quiet_stdout():
             self._snapshot_download(
@@ -607,7 +607,7 @@ def _where(params, snapshot=None):
     return f"{params['source']}:{params['repo_id']}@{revision}"
 
 
-def sync(params, check_mode=False, client=None, disk_usage=shutil.disk_usage, hash_file=file_digests):
+def sync(params, check_mode=False, client=None, disk_usage=None, hash_file=file_digests):
     """Run one download; returns the module result (without ``changed`` bookkeeping of ownership).
 
     ``params`` keys: source, repo_id, revision, allow_patterns, ignore_patterns, local_dir, endpoint, token,
@@ -641,6 +641,7 @@ def sync(params, check_mode=False, client=None, disk_usage=shutil.disk_usage, ha
         "refetched": [],
         "adopted": [],
         "verified_against": None,
+        "manifest_changed": False,
         "warnings": warnings,
     }
 
@@ -711,9 +712,8 @@ def sync(params, check_mode=False, client=None, disk_usage=shutil.disk_usage, ha
 
     if check_mode:
         new_manifest = build_manifest(snapshot, plan.entries, allow, ignore)
-        result["changed"] = bool(plan.to_fetch) or read_manifest(local_dir) != new_manifest
-        if not plan.to_fetch and result["changed"]:
-            result["manifest_changed"] = True
+        result["manifest_changed"] = read_manifest(local_dir) != new_manifest
+        result["changed"] = bool(plan.to_fetch) or result["manifest_changed"]
         return result
 
     entries = dict(plan.entries)
