@@ -51,3 +51,13 @@ def test_a_container_runs_nested(host):
     # --network none: the nested bridge cannot configure IPv6 on the veth (read-only /proc/sys in the container)
     out = host.check_output("docker run --rm --network none llmops/busybox:local /bin/busybox echo nested-ok")
     assert out.strip() == "nested-ok"
+
+
+def test_nvidia_runtime_merged_without_default_runtime(host):
+    data = json.loads(host.file("/etc/docker/daemon.json").content_string)
+    assert data["runtimes"]["nvidia"] == {"path": "nvidia-container-runtime", "args": []}
+    assert "default-runtime" not in data
+    assert data["debug"] is True and data["storage-driver"] == "vfs"  # still there after the second merge
+    info = json.loads(host.check_output("docker info --format '{{json .}}'"))
+    assert "nvidia" in info["Runtimes"]
+    assert info["DefaultRuntime"] == "runc"
