@@ -60,7 +60,7 @@ run_sanity() {
   local dest v; dest="$(sanity_tree)"; v="$(sanity_venv)" || return 1
   (cd "$dest" && git init -q && git add -A && \
     PATH="$v/bin:$PATH" "$v/bin/ansible-test" sanity --color no --python 3.11 --local --requirements 2>&1 \
-      | grep -vE '^(Installing requirements|Running sanity test|Collecting|Requirement already|Downloading|Using cached)' | tail -80
+      | grep -E '^(ERROR|FATAL|See documentation)|^[a-z0-9-]+$' | head -300
    exit "${PIPESTATUS[0]}")
 }
 
@@ -71,10 +71,11 @@ run_build() {
   echo "built $(basename "$tarball") ($(du -h "$tarball" | cut -f1))"
   # install into an EMPTY collections path (no deps: ansible bundles them) and read a module's docs from it
   ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-galaxy collection install --no-deps -p "$out/collections" "$tarball" >/dev/null || return 1
+  : > "$out/empty.cfg"
   local mods; mods=$(find plugins/modules -maxdepth 1 -name "*.py" -printf "%f\n" 2>/dev/null | sed "s/\.py$//")
   [[ -n "$mods" ]] || { echo "no modules to document"; return 1; }
   for m in $mods; do
-    ANSIBLE_CONFIG=/dev/null ANSIBLE_COLLECTIONS_PATH="$out/collections:$ROOT/.venv/lib/python3.11/site-packages" \
+    ANSIBLE_CONFIG="$out/empty.cfg" ANSIBLE_COLLECTIONS_PATH="$out/collections:$ROOT/.venv/lib/python3.11/site-packages" \
       ansible-doc "llmops.vllm_stack.$m" | head -2 || return 1
   done
   tar -tzf "$tarball" | grep -E '^(\.venv|\.cache|molecule/.*/\.cache)' && { echo "tarball contains build junk"; return 1; }

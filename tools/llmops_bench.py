@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Benchmark a vLLM chat endpoint at several concurrencies; write CSV and a PNG plot.
 
-  llmops_bench.py --url http://HOST:PORT/v1 --model NAME --api-key-env VLLM_API_KEY \
+  python tools/llmops_bench.py --url http://HOST:PORT/v1 --model NAME --api-key-env VLLM_API_KEY \
       --concurrency 1,2,4,8 --requests-per-level 16 --max-tokens 64 --out-dir DIR --label chat
 
 The API key is read from an environment variable, never from argv.
@@ -62,8 +61,8 @@ def main():
     rows = []
     for c in levels:
         n = max(args.requests_per_level, c)
-        row = _loadgen.run_level(c, n, lambda i: _loadgen.one_request(args.url, key, args.model, PROMPT,
-                                                                       args.max_tokens))
+        row = _loadgen.run_level(
+            c, n, lambda i: _loadgen.one_request(args.url, key, args.model, PROMPT, args.max_tokens))
         row["service"] = args.label
         rows.append(row)
         print("concurrency %3d: %s" % (c, {k: row[k] for k in _loadgen.CSV_FIELDS[4:]}), flush=True)

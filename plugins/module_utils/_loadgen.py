@@ -48,7 +48,7 @@ def one_request(base_url, api_key, model, prompt, max_tokens, timeout=600, clock
     chunks = 0
     usage = None
     try:
-        resp = (opener or urllib.request.urlopen)(req, timeout=timeout)
+        resp = (opener or urllib.request.build_opener().open)(req, timeout=timeout)
         for event in parse_sse_lines(resp):
             if event.get("usage"):
                 usage = event["usage"]
@@ -87,7 +87,7 @@ def run_level(concurrency, num_requests, send, clock=time.perf_counter):
                 results.append(r)
 
     t0 = clock()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    threads = [threading.Thread(target=worker) for dummy in range(concurrency)]
     for t in threads:
         t.start()
     for t in threads:

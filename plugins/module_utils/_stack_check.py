@@ -18,7 +18,7 @@ def http(method, url, body=None, key=None, timeout=120, opener=None):
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     t0 = time.monotonic()
     try:
-        resp = (opener or urllib.request.urlopen)(req, timeout=timeout)
+        resp = (opener or urllib.request.build_opener().open)(req, timeout=timeout)
         status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
@@ -38,17 +38,17 @@ def check_service(svc, base_host="127.0.0.1", default_key="", opener=None, timeo
     task = svc.get("task", "chat")
     base = "http://%s:%s" % (base_host, svc.get("port"))
     out = {"name": name, "served_model_name": served, "task": task, "port": svc.get("port"), "problems": []}
-    status, _, _ = http("GET", base + "/health", opener=opener, timeout=timeout)
+    status, dummy, dummy2 = http("GET", base + "/health", opener=opener, timeout=timeout)
     out["health"] = status
     if status != 200:
         out["problems"].append("/health answered %s" % (status or "nothing"))
-    status, payload, _ = http("GET", base + "/v1/models", key=key, opener=opener, timeout=timeout)
+    status, payload, dummy = http("GET", base + "/v1/models", key=key, opener=opener, timeout=timeout)
     ids = [m.get("id") for m in payload.get("data", [])] if isinstance(payload, dict) else []
     out["models"] = ids
     if served not in ids:
         out["problems"].append("/v1/models (status %s) does not list %s" % (status, served))
     if key:
-        status, _, _ = http("GET", base + "/v1/models", opener=opener, timeout=timeout)
+        status, dummy, dummy2 = http("GET", base + "/v1/models", opener=opener, timeout=timeout)
         out["key_enforced"] = status == 401
         if status != 401:
             out["problems"].append("/v1/models without the key answered %s, not 401" % status)
@@ -84,7 +84,7 @@ def check_service(svc, base_host="127.0.0.1", default_key="", opener=None, timeo
 
 
 def check_dify(url, opener=None, timeout=30):
-    status, payload, _ = http("GET", url.rstrip("/") + "/console/api/setup", opener=opener, timeout=timeout)
+    status, payload, dummy = http("GET", url.rstrip("/") + "/console/api/setup", opener=opener, timeout=timeout)
     step = payload.get("step") if isinstance(payload, dict) else None
     return {"url": url, "status": status, "setup_step": step, "ok": status == 200 and step is not None}
 
@@ -100,8 +100,8 @@ def summary_lines(report):
         detail = svc.get("answer") and ("chat: %r" % svc["answer"][:40]) or \
             ("embedding dim %s" % svc["embedding_length"] if "embedding_length" in svc else "") or \
             ("rerank %s" % svc.get("rerank_scores") if "rerank_scores" in svc else "")
-        lines.append("  %-4s vllm-%s :%s %s %s" % ("OK" if svc["ok"] else "FAIL", svc["name"], svc["port"],
-                                                  detail, "; ".join(svc["problems"])))
+        state = "OK" if svc["ok"] else "FAIL"
+        lines.append("  %-4s vllm-%s :%s %s %s" % (state, svc["name"], svc["port"], detail, "; ".join(svc["problems"])))
     if report.get("dify"):
         d = report["dify"]
         lines.append("  %-4s dify %s (setup: %s)" % ("OK" if d["ok"] else "FAIL", d["url"], d.get("setup_step")))

@@ -34,7 +34,7 @@ KNOWN_KEYS = {
     "name", "model", "served_model_name", "task", "port", "host", "gpus", "api_key", "enforce_eager",
     "extra_args", "env", "model_config", "weights_bytes", "download", "nodes", "runner", "convert",
     "trust_remote_code", "image", "enabled",
-} | {k for k, _ in FLAG_KEYS}
+} | {key for key, flag in FLAG_KEYS}
 
 
 def _is_int(value) -> bool:

@@ -13,14 +13,18 @@ description:
   - Optionally checks that Dify answers C(/console/api/setup).
   - Never changes anything. Used by C(playbooks/validate.yml) to write the stack report.
 author:
-  - llmops.vllm_stack maintainers
+  - llmops.vllm_stack maintainers (@llmops)
 attributes:
   check_mode:
     support: full
+    description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing to diff.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the host where the services listen.
 options:
   services:
     description:

@@ -49,7 +49,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(500, {"error": "boom"})
             return self._send(200, {"choices": [{"message": {"content": "Hello " + body["model"]}}]})
         if self.path == "/v1/embeddings":
-            return self._send(200, {"data": [{"embedding": [0.1] * 32} for _ in body["input"]]})
+            return self._send(200, {"data": [{"embedding": [0.1] * 32} for dummy in body["input"]]})
         if self.path == "/v1/rerank":
             return self._send(200, {"results": [{"index": 1, "relevance_score": 0.1},
                                                 {"index": 0, "relevance_score": 0.9}]})
