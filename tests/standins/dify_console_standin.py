@@ -99,6 +99,20 @@ class State:
         self.runtime_failures_left = 0
 
 
+    def summary(self) -> dict:
+        """For tests only (not a Dify route): what was configured, secrets obfuscated."""
+        return {
+            "setup": bool(self.setup_at), "admin": (self.account or {}).get("email"),
+            "plugins": sorted(self.plugins),
+            "credentials": [{"provider": p, "model": m, "model_type": t,
+                             "credentials": {k: obfuscated_token(v) if k in SECRET_FIELDS else v
+                                             for k, v in rec["credentials"].items()}}
+                            for (p, m, t), rec in sorted(self.credentials.items())],
+            "defaults": {t: d["model"] for t, d in self.defaults.items()},
+            "writes": [line for line in self.log if not line.startswith("GET")],
+        }
+
+
 def _identifier_plugin_id(identifier: str) -> str:
     return identifier.split(":", 1)[0]
 
@@ -168,6 +182,10 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.log.append(f"{method} {path}")
         try:
+            if path == "/_standin/state" and method == "GET":
+                with st.lock:
+                    self._send(200, st.summary())
+                return
             if not path.startswith("/console/api/"):
                 raise DifyError(404, "not_found", "The requested URL was not found on the server.")
             route = path[len("/console/api"):]
