@@ -492,6 +492,13 @@ def _parallel_reasons(arch, tp, pp, quant):
         reasons.append(f"Total number of attention heads ({heads}) must be divisible by tensor parallel size "
                        f"({tp}).")
         return reasons
+    # the model's __init__ builds embed_tokens first, so the vocabulary assertion fires before the layers'
+    vocab_padded = arch.vocab_size_padded
+    if vocab_padded % tp:
+        # VocabParallelEmbedding: divide(num_embeddings_padded, tp_size) after padding the vocab to 64
+        reasons.append(f"{vocab_padded} is not divisible by {tp} (AssertionError in VocabParallelEmbedding: the "
+                       f"vocabulary of {arch.vocab_size}, padded to a multiple of 64, cannot be split over "
+                       f"tensor_parallel_size={tp}).")
     if not arch.use_mla and arch.num_attention_layers:
         kv = arch.num_kv_heads
         # model code (llama.py and friends) / QKVParallelLinear: divide(kv, tp) or divide(tp, kv)
@@ -501,12 +508,6 @@ def _parallel_reasons(arch, tp, pp, quant):
         elif kv < tp and tp % kv:
             reasons.append(f"{tp} is not divisible by {kv} (AssertionError in QKVParallelLinear: "
                            f"tensor_parallel_size={tp} cannot replicate {kv} KV heads evenly).")
-    vocab_padded = arch.vocab_size_padded
-    if vocab_padded % tp:
-        # VocabParallelEmbedding: divide(num_embeddings_padded, tp_size) after padding the vocab to 64
-        reasons.append(f"{vocab_padded} is not divisible by {tp} (AssertionError in VocabParallelEmbedding: the "
-                       f"vocabulary of {arch.vocab_size}, padded to a multiple of 64, cannot be split over "
-                       f"tensor_parallel_size={tp}).")
     if any(not m for m in arch.moe_layers) and arch.intermediate_size % tp:
         reasons.append(f"{arch.intermediate_size} is not divisible by {tp} (AssertionError in "
                        "MergedColumnParallelLinear/RowParallelLinear: intermediate_size cannot be split over "
