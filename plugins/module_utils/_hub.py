@@ -673,6 +673,7 @@ def sync(params, check_mode=False, client=None, disk_usage=None, hash_file=file_
             f" {type(exc).__name__}: {exc} — check repo_id, revision, endpoint and token (a private or gated repo"
             f" needs a token)"
         ) from exc
+    result["client"] = f"{CLIENT_PACKAGE[source]} {getattr(client, 'version', '?')}"
     remote_paths = [f.path for f in snapshot.files]
     selected = set(select_files(source, remote_paths, allow, ignore))
     snapshot.files = [f for f in snapshot.files if f.path in selected]

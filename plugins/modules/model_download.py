@@ -15,14 +15,14 @@ description:
     and ModelScope files, git blob id of small Hugging Face files), then the manifest is written (repo, source,
     revision, resolved commit, size and SHA-256 per file).
   - A run that finds everything in place lists the repository once, transfers no file content and reports
-    RV(changed=false). A truncated, corrupted or missing file is fetched again and listed in RV(refetched).
+    C(changed=false). A truncated, corrupted or missing file is fetched again and listed in RV(refetched).
   - Before fetching, the bytes still to fetch plus O(min_free_bytes) are compared with the free space of the
     filesystem that holds O(local_dir); the task fails with the numbers when they do not fit.
   - With O(offline=true) no hub is contacted at all; O(local_dir) must already hold the model (for example copied
     from a host that downloaded it) and is checked against its manifest, or, without one, against the shard list
     of its C(*.index.json) files.
 author:
-  - llmops.vllm_stack maintainers
+  - llmops.vllm_stack maintainers (@llmops)
 requirements:
   - huggingface_hub (tested with 2.4.0) for O(source=huggingface)
   - modelscope (tested with 1.40.2, which brings modelscope-hub 0.5.1) for O(source=modelscope)
@@ -130,11 +130,14 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Lists the repository and reports RV(to_fetch) and RV(bytes_to_fetch); writes nothing.
+    description: Lists the repository and reports RV(to_fetch) and RV(bytes_to_fetch); writes nothing.
   diff_mode:
     support: none
+    description: Model files are binary; RV(to_fetch) and RV(reasons) say what changes.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the host that stores the model.
 notes:
   - The module must run with a Python interpreter that has the client installed; set
     C(ansible_python_interpreter) on the task (for example the stack's venv) when that is not the default one.
@@ -212,6 +215,11 @@ commit:
   returned: always
   type: str
   sample: 5617a9f61b028005a4858fdac845db406aefb181
+client:
+  description: The Python client and version that talked to the hub.
+  returned: unless offline
+  type: str
+  sample: modelscope 1.40.2
 files:
   description: Number of selected files.
   returned: always

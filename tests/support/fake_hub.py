@@ -141,7 +141,7 @@ class FakeHub:
         class Handler(_Handler):
             state = hub
 
-        for _ in range(2):
+        for dummy in range(2):
             server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
             server.daemon_threads = True
             thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -225,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers["Accept-Ranges"] = "bytes"
         wanted = self.headers.get("Range")
         if wanted and wanted.startswith("bytes="):
-            start_text, _, end_text = wanted[6:].partition("-")
+            start_text, dummy, end_text = wanted[6:].partition("-")
             start = int(start_text or 0)
             end = int(end_text) if end_text else len(data) - 1
             if start >= len(data):
@@ -278,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
         repo, remainder = self._hf_repo(rest)
         if repo is None:
             return self._hf_error("RepoNotFound", "Repository not found", 401)
-        action, _, tail = remainder.partition("/")
+        action, dummy, tail = remainder.partition("/")
         if action in ("revision", ""):
             revision = unquote(tail) if action else "main"
             commit = repo.resolve(revision)
@@ -297,7 +297,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"id": repo.repo_id, "modelId": repo.repo_id, "sha": commit, "private": False,
                                     "siblings": siblings, "tags": [], "lastModified": "2025-01-01T00:00:00.000Z"})
         if action == "tree":
-            revision, _, sub = tail.partition("/")
+            revision, dummy, sub = tail.partition("/")
             commit = repo.resolve(unquote(revision))
             if commit is None:
                 return self._hf_error("RevisionNotFound", f"Invalid rev id: {revision}")
@@ -322,7 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _hf_resolve(self, rest):
         repo, remainder = self._hf_repo(rest)
         revision_path = remainder[len("resolve/"):] if remainder.startswith("resolve/") else ""
-        revision, _, file_path = revision_path.partition("/")
+        revision, dummy, file_path = revision_path.partition("/")
         self._record("content" if self.command == "GET" else "metadata", file_path)
         if not self._authorized():
             return self._hf_error("RepoNotFound", "Invalid credentials in Authorization header", 401)
@@ -379,8 +379,8 @@ class _Handler(BaseHTTPRequestHandler):
         if repo is None:
             return self._ms_error(404, 10010205001, "model not found")
         if action == "":
-            return self._json(200, {"Code": 200, "Success": True, "Data": {"Path": repo.repo_id.split("/")[0],
-                                                                          "Name": repo.repo_id.split("/")[1]}})
+            owner, name = repo.repo_id.split("/")
+            return self._json(200, {"Code": 200, "Success": True, "Data": {"Path": owner, "Name": name}})
         if action == "revisions":
             branches = [{"Revision": name, "CreatedAt": 1735689600} for name in repo.branches]
             tags = [{"Revision": name, "CreatedAt": 1735689600} for name in repo.tags]
@@ -417,4 +417,3 @@ class _Handler(BaseHTTPRequestHandler):
             data = self.state.corrupt.get(file_path, files[file_path])
             return self._send_bytes(data, {"ETag": f'"{sha256(files[file_path])}"'})
         return self._ms_error(404, 10010205001, f"unknown route {action}")
-

@@ -86,8 +86,8 @@ def main():
             steps.append((name, got))
             if hub.token in output:
                 raise SystemExit(f"{name}: the token appears in the output")
-            if (got["failed"] > 0) != bool(expect_failed) or (expect_changed is not None
-                                                            and (got["changed"] > 0) != expect_changed):
+            changed_ok = expect_changed is None or (got["changed"] > 0) == expect_changed
+            if (got["failed"] > 0) != bool(expect_failed) or not changed_ok:
                 raise SystemExit(f"{name}: unexpected recap {got}\n{output[-4000:]}")
             print(f"{name:55s} {got}")
             return output
