@@ -27,6 +27,7 @@ import os
 
 from ansible_collections.llmops.vllm_stack.plugins.module_utils import _model_catalog
 from ansible_collections.llmops.vllm_stack.plugins.module_utils._gpu_probe import link_rank
+from ansible_collections.llmops.vllm_stack.plugins.module_utils._vllm_memory import estimate as fit_estimate
 from ansible_collections.llmops.vllm_stack.plugins.module_utils._vllm_service import normalize
 from ansible_collections.llmops.vllm_stack.plugins.module_utils._vllm_service import problems as service_problems
 
@@ -35,6 +36,9 @@ GIB = float(1 << 30)
 # on Ampere/Hopper). vLLM snapshots free memory after creating its own context, so every instance's context
 # (and those of the instances started before it) must fit next to the budgets.
 DEFAULT_CONTEXT_BYTES = 512 << 20
+# GPU size handed to the fit engine when the host's memory is unknown (before the driver): only the structural
+# answers (heads, KV heads, vocabulary vs tensor_parallel_size) are used then.
+NOMINAL_GPU_BYTES = 1 << 40
 # Services vLLM runs with the pooling runner (no sampler, no CUDA graphs for decoding).
 POOLING_TASKS = ("embed", "score")
 
@@ -165,43 +169,6 @@ def resolve_model(svc, var, local_models=None):
     return None, weights, None, None
 
 
-def _arch(config):
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
-    heads = text.get("num_attention_heads") or text.get("n_head") or text.get("num_heads")
-    kv = None
-    for key in ("num_key_value_heads", "n_head_kv", "num_kv_heads", "multi_query_group_num"):
-        if text.get(key):
-            kv = text[key]
-            break
-    mla = bool(text.get("kv_lora_rank"))
-    return heads, (kv or heads), mla, text.get("num_hidden_layers"), text.get("vocab_size")
-
-
-def tp_problems(config, tp, pp, var, name):
-    """What vLLM itself refuses for this TP/PP (config/model.py verify_with_parallel_config, llama.py asserts)."""
-    out = []
-    heads, kv, mla, layers, _vocab = _arch(config)
-    if isinstance(heads, int) and heads % tp:
-        divisors = [d for d in range(1, heads + 1) if heads % d == 0 and d <= 16]
-        out.append(_problem(name, var + ".tensor_parallel_size",
-                            "Total number of attention heads (%d) must be divisible by tensor parallel size (%d): "
-                            "vLLM refuses to start" % (heads, tp),
-                            "use a tensor_parallel_size that divides %d (%s) and list that many GPUs in %s.gpus, "
-                            "or use pipeline_parallel_size for the rest"
-                            % (heads, ", ".join(str(d) for d in divisors), var)))
-    elif isinstance(kv, int) and not mla and tp > 1:
-        if (kv >= tp and kv % tp) or (kv < tp and tp % kv):
-            out.append(_problem(name, var + ".tensor_parallel_size",
-                                "the model has %d KV heads: tensor_parallel_size %d neither divides them nor is a "
-                                "multiple of them (vLLM's QKVParallelLinear asserts)" % (kv, tp),
-                                "use a tensor_parallel_size that divides %d or is a multiple of it" % kv))
-    if isinstance(layers, int) and pp > layers:
-        out.append(_problem(name, var + ".pipeline_parallel_size",
-                            "pipeline_parallel_size %d is larger than the model's %d layers" % (pp, layers),
-                            "use at most %d pipeline stages" % layers))
-    return out
-
-
 def _problem(service, variable, message, fix):
     return {"service": service, "variable": variable, "message": message, "fix": fix}
 
@@ -291,8 +258,7 @@ def check_plan(services, gpu_info, vllm_version=None, local_models=None, listeni
     ``listening``: output of ``listening_ports()`` (None = ports not checked).
     ``estimate``: the fit engine function (default ``_vllm_memory.estimate``).
     """
-    if estimate is None:
-        from ansible_collections.llmops.vllm_stack.plugins.module_utils._vllm_memory import estimate
+    estimate = estimate or fit_estimate
     problems, warnings, results = [], [], []
     schema = [p for p in service_problems(services, profile="gpu")
               if not (p["variable"].endswith(".api_key") or p["variable"] == "vllm_api_key")]
@@ -367,43 +333,62 @@ def check_plan(services, gpu_info, vllm_version=None, local_models=None, listeni
                 "no config.json for %r: not found on %s and not in the catalogue" % (svc.get("model"), host),
                 "set %s.model_config (the model's config.json as a dict) and %s.weights_bytes, or "
                 "%s.download.repo_id to one of: %s" % (var, var, var, ", ".join(_model_catalog.known_ids()))))
-        tp_bad = []
+        mine = [by_index[g] for g in gpus] if gpus_ok and gpus and all(g in by_index for g in gpus) else []
+        usable = [r["usable_bytes"] for r in mine if r["usable_bytes"] is not None]
+        memory_known = bool(mine) and len(usable) == len(mine)
+        fit = None
         if config is not None and ints_ok:
-            tp_bad = tp_problems(config, tp, pp, var, name)
-            if tp_bad and gpus_ok and rows and rows[0]["usable_bytes"]:
-                hint = _tp_alternatives(estimate, svc, config, weights, rows, vllm_version, taken=placements_other(
-                    entries, i, by_index))
-                if hint:
-                    tp_bad[0]["fix"] += ". On %s: %s" % (host, hint)
-            problems.extend(tp_bad)
-
-        if gpus_ok and gpus and all(g in by_index for g in gpus):
-            mine = [by_index[g] for g in gpus]
-            usable = [r["usable_bytes"] for r in mine if r["usable_bytes"] is not None]
-            if len(usable) == len(mine) and config is not None and ints_ok and not tp_bad:
-                names_on = {r["name"] for r in mine}
-                if len(names_on) > 1:
-                    warnings.append("%s: GPUs %s are different models (%s); vLLM sizes every rank like the "
-                                    "smallest" % (name, gpus, ", ".join(sorted(names_on))))
-                fit = _fit(estimate, svc, config, weights, min(usable), vllm_version, mine[0]["name"])
+            if len({r["name"] for r in mine}) > 1:
+                warnings.append("%s: GPUs %s are different models (%s); vLLM sizes every rank like the smallest"
+                                % (name, gpus, ", ".join(sorted({r["name"] for r in mine}))))
+            # without memory figures (no driver yet) the engine still answers the structural questions
+            gpu_bytes = min(usable) if memory_known else NOMINAL_GPU_BYTES
+            gpu_name = mine[0]["name"] if mine else None
+            try:
+                fit = _fit(estimate, svc, config, weights, gpu_bytes, vllm_version, gpu_name)
+            except ValueError as exc:
+                problems.append(_problem(name, var, "the fit engine refused the entry: %s" % exc,
+                                         "fix the value it names in %s" % var))
+        if fit is not None:
+            structural = [r for r in fit.get("reasons") or [] if _is_structural(r)]
+            pp_reasons = [r for r in structural if r.startswith("pipeline_parallel_size")]
+            tp_reasons = [r for r in structural if r not in pp_reasons]
+            if tp_reasons:
+                fix = "use a tensor_parallel_size the model allows (%s) and list that many GPUs in %s.gpus" % (
+                    ", ".join(map(str, _valid_tps(estimate, svc, config, weights, vllm_version, len(rows) or 16)))
+                    or "none up to %d" % (len(rows) or 16), var)
+                if memory_known:
+                    hint = _tp_alternatives(estimate, svc, config, weights, rows, vllm_version,
+                                            taken=placements_other(entries, i, by_index))
+                    if hint:
+                        fix += ". On %s: %s" % (host, hint)
+                problems.append(_problem(name, var + ".tensor_parallel_size", " ".join(tp_reasons), fix))
+            if pp_reasons:
+                problems.append(_problem(name, var + ".pipeline_parallel_size", " ".join(pp_reasons),
+                                         "use fewer pipeline stages than the model has layers"))
+            if memory_known and not structural:
                 result["fit"] = fit
-                if not fit.get("fits"):
-                    problems.append(_problem(name, _fit_variable(fit, var), "does not fit on GPU(s) %s (%s, %s GiB "
-                                             "usable each): %s" % (gpus, mine[0]["name"], _fmt_gib(min(usable)),
-                                                                   "; ".join(fit.get("reasons") or ["no reason given"])),
-                                             "; ".join(fit.get("suggestions") or ["use more GPUs or a smaller model"])))
-                util = fit.get("gpu_memory_utilization")
-            else:
-                util = None
-                if len(usable) != len(mine):
-                    warnings.append("%s: memory fit not checked — %s reports no GPU memory (NVIDIA driver not "
-                                    "loaded or NVML unavailable); run preflight again after the nvidia_driver role"
-                                    % (name, host))
-            if util is None:
-                util = svc.get("gpu_memory_utilization") or _default_util(vllm_version)
-            result["gpu_memory_utilization"] = util
+                memory = list(fit.get("reasons") or [])
+                if memory:
+                    problems.append(_problem(
+                        name, _fit_variable(memory, var),
+                        "does not fit on GPU(s) %s (%s, %s GiB usable each): %s"
+                        % (gpus, mine[0]["name"], _fmt_gib(min(usable)), " ".join(memory)),
+                        _fit_fix(fit, var, len(rows))))
+        util = fit.get("gpu_memory_utilization") if fit else None
+        if util is None:
+            util = svc.get("gpu_memory_utilization") or _default_util(vllm_version)
+        result["gpu_memory_utilization"] = util
+        if mine:
+            if not memory_known:
+                warnings.append("%s: memory fit not checked — %s reports no GPU memory (NVIDIA driver not loaded "
+                                "or NVML unavailable); run preflight again after the nvidia_driver role"
+                                % (name, host))
+            outside = 0
+            if result["fit"] and not result["fit"].get("cudagraph_applied") and not svc.get("enforce_eager"):
+                outside = int(result["fit"].get("cudagraph_bytes") or 0)
             for g in gpus:
-                placements.setdefault(g, []).append((i, name, util))
+                placements.setdefault(g, []).append((i, name, util, outside))
             for row in mine:
                 for proc in row["processes"]:
                     if _is_own_vllm(proc.get("cmdline"), svc.get("port")):
@@ -432,17 +417,25 @@ def check_plan(services, gpu_info, vllm_version=None, local_models=None, listeni
             var = ", ".join("vllm_services[%d].gpu_memory_utilization" % s["index"] for s in on)
             parts = " + ".join("%s %.2f" % (s["name"], s["util"]) for s in on)
             room = max(0.0, 1.0 - row["used_fraction"] - row["context_fraction"])
+            used = (" + %.3f already used by other processes (%.2f GiB)" % (row["used_fraction"], row["used_gib"])
+                    if row["used_gib"] else "")
             problems.append(_problem(
                 ", ".join(s["name"] for s in on), var,
                 "GPU %d (%s, %.2f GiB usable): %s%s + %.3f for %d CUDA context(s) (~%.2f GiB each, outside "
                 "gpu_memory_utilization) = %.3f > 1 — vLLM requests usable memory x gpu_memory_utilization per "
                 "instance and refuses to start when less than that is free"
-                % (row["index"], row["name"], row["usable_gib"], parts,
-                   " + %.3f already used by other processes (%.2f GiB)" % (row["used_fraction"], row["used_gib"])
-                   if row["used_gib"] else "", row["context_fraction"], len(on), context_bytes / GIB,
-                   row["total_fraction"]),
+                % (row["index"], row["name"], row["usable_gib"], parts, used, row["context_fraction"], len(on),
+                   context_bytes / GIB, row["total_fraction"]),
                 "make the gpu_memory_utilization values on GPU %d sum to at most %.2f (%s), or move a service to "
                 "another GPU" % (row["index"], room, _scaled(on, room))))
+        elif row["cudagraph_gib"] and row["with_cudagraph_fraction"] > 1.0 + 1e-9:
+            room = max(0.0, 1.0 - row["used_fraction"] - row["context_fraction"] - row["cudagraph_fraction"])
+            warnings.append(
+                "GPU %d: CUDA graphs (about %.2f GiB, captured after the KV cache and not budgeted by vLLM < 0.20) "
+                "may not fit in the %.2f GiB left; if a service fails with CUDA out of memory during graph capture, "
+                "bring the gpu_memory_utilization values to at most %.2f in total (%s) or set enforce_eager: true"
+                % (row["index"], row["cudagraph_gib"], max(0.0, row["headroom_gib"]), room,
+                   _scaled(row["services"], room)))
     return {
         "ok": not problems,
         "problems": problems,
@@ -453,36 +446,51 @@ def check_plan(services, gpu_info, vllm_version=None, local_models=None, listeni
     }
 
 
-def _tp_alternatives(estimate, svc, config, weights, rows, vllm_version, taken):
-    """What the valid tensor parallel sizes would give on this host's GPUs (same settings otherwise)."""
-    heads, kv, mla, _layers, _vocab = _arch(config)
-    free = [r for r in rows if r["index"] not in taken] or rows
+def _is_structural(reason):
+    """A reason about the parallel layout (vLLM refuses to start whatever the memory)."""
+    return "divisible" in reason or "aligned with the quantized weight" in reason or \
+        reason.startswith("pipeline_parallel_size")
+
+
+def _valid_tps(estimate, svc, config, weights, vllm_version, up_to):
+    """Tensor parallel sizes up to ``up_to`` the fit engine finds no structural problem with."""
     out = []
-    pp = svc["pipeline_parallel_size"]
-    for size in range(1, len(rows) // pp + 1):
-        if isinstance(heads, int) and heads % size:
-            continue
-        if isinstance(kv, int) and not mla and size > 1 and ((kv >= size and kv % size) or (kv < size and size % kv)):
-            continue
-        trial = dict(svc, tensor_parallel_size=size)
-        usable = min(r["usable_bytes"] for r in rows)
+    for size in range(1, up_to + 1):
         try:
-            fit = _fit(estimate, trial, config, weights, usable, vllm_version, rows[0]["name"])
-        except (ValueError, TypeError, KeyError):
+            fit = _fit(estimate, dict(svc, tensor_parallel_size=size), config, weights, NOMINAL_GPU_BYTES,
+                       vllm_version, None)
+        except ValueError:
             continue
-        gpus = [r["index"] for r in free[:size * pp]] if len(free) >= size * pp else \
-            [r["index"] for r in rows[:size * pp]]
+        if not any(_is_structural(r) for r in fit.get("reasons") or []):
+            out.append(size)
+    return out
+
+
+def _tp_alternatives(estimate, svc, config, weights, rows, vllm_version, taken):
+    """What each valid tensor parallel size would give on this host's GPUs (same settings otherwise)."""
+    pp = svc["pipeline_parallel_size"]
+    free = [r for r in rows if r["index"] not in taken]
+    usable = min(r["usable_bytes"] for r in rows)
+    out = []
+    for size in _valid_tps(estimate, svc, config, weights, vllm_version, len(rows) // pp):
+        try:
+            fit = _fit(estimate, dict(svc, tensor_parallel_size=size), config, weights, usable, vllm_version,
+                       rows[0]["name"])
+        except ValueError:
+            continue
+        pool = free if len(free) >= size * pp else rows
+        gpus = [r["index"] for r in pool[:size * pp]]
         shared = sorted(set(gpus) & set(taken))
+        also = ", but GPU %s also serves other services" % ", ".join(map(str, shared)) if shared else ""
         if fit.get("fits"):
-            text = "tensor_parallel_size %d on GPUs %s fits (%s GiB weights per GPU, KV cache for %s tokens%s)" % (
-                size, gpus, _fmt_gib(fit.get("weights_bytes_per_gpu")), fit.get("kv_cache_tokens"),
-                ", but GPU %s is used by other services" % ", ".join(map(str, shared)) if shared else "")
-        elif fit.get("max_model_len_fit"):
-            text = "tensor_parallel_size %d fits only with max_model_len <= %s" % (size, fit.get("max_model_len_fit"))
+            out.append("tensor_parallel_size %d on GPUs %s fits (%s GiB weights per GPU, KV cache for %s tokens%s)"
+                       % (size, gpus, _fmt_gib(fit.get("weights_bytes_per_gpu")), fit.get("kv_cache_tokens"), also))
+        elif fit.get("max_model_len_fit") and (fit.get("kv_cache_bytes") or 0) > 0:
+            out.append("tensor_parallel_size %d on GPUs %s fits only with max_model_len <= %s%s"
+                       % (size, gpus, fit.get("max_model_len_fit"), also))
         else:
-            text = "tensor_parallel_size %d does not fit (%s GiB weights per GPU of %s GiB requested)" % (
-                size, _fmt_gib(fit.get("weights_bytes_per_gpu")), _fmt_gib(fit.get("requested_memory_bytes")))
-        out.append(text)
+            out.append("tensor_parallel_size %d does not fit (%s GiB of weights per GPU, %s GiB requested)"
+                       % (size, _fmt_gib(fit.get("weights_bytes_per_gpu")), _fmt_gib(fit.get("requested_memory_bytes"))))
     return "; ".join(out)
 
 
@@ -512,13 +520,33 @@ def _scaled(on, room):
     return ", ".join("%s %.2f" % (s["name"], int(s["util"] * room / total * 100) / 100.0) for s in on)
 
 
-def _fit_variable(fit, var):
-    text = " ".join(fit.get("reasons") or []).lower()
-    if "max_model_len" in text or "max seq len" in text or "model length" in text:
+def _fit_variable(reasons, var):
+    text = " ".join(reasons).lower()
+    if "max seq len" in text or "max_model_len" in text:
         return var + ".max_model_len"
-    if "divisible" in text or "tensor parallel" in text:
-        return var + ".tensor_parallel_size"
     return var + ".gpu_memory_utilization"
+
+
+def _fit_fix(fit, var, gpu_count):
+    """The fit engine's suggestions as inventory settings (only those this host can take)."""
+    out = []
+    fit_len = fit.get("max_model_len_fit") or 0
+    too_long = any("max seq len" in r for r in fit.get("reasons") or [])
+    if too_long and fit_len and "max_model_len" not in (fit.get("suggested") or {}):
+        nice = 1 << (fit_len.bit_length() - 1)
+        out.append("%s.max_model_len: %d (at most %d fits at gpu_memory_utilization %s)"
+                   % (var, nice, fit_len, fit.get("gpu_memory_utilization")))
+    for key, value in sorted((fit.get("suggested") or {}).items()):
+        if key == "tensor_parallel_size" and value > gpu_count:
+            continue
+        out.append("%s.%s: %s" % (var, key, json.dumps(value)))
+    text = "set " + ", or ".join(out) if out else ""
+    detail = "; ".join(s for s in fit.get("suggestions") or []
+                       if not (s.startswith("tensor_parallel_size=") and int(s.split("=")[1].split(":")[0])
+                               > gpu_count))
+    if detail:
+        text = (text + " (" + detail + ")") if text else detail
+    return text or "use more GPUs (tensor_parallel_size), a shorter max_model_len or a smaller model"
 
 
 def _fit(estimate, svc, config, weights, gpu_bytes, vllm_version, gpu_name):
@@ -561,11 +589,14 @@ def _gpu_table(rows, placements, own_pids, context_bytes):
             mine = sum(p.get("used_memory") or 0 for p in row["processes"]
                        if p.get("pid") in own_pids.get(row["index"], ()))
             used = max(0, used - mine)
-        services = [{"index": i, "name": n, "util": u, "gib": round(u * usable / GIB, 2) if usable else None}
-                    for i, n, u in placements.get(row["index"], [])]
+        services = [{"index": i, "name": n, "util": u, "gib": round(u * usable / GIB, 2) if usable else None,
+                     "cudagraph_gib": round(o / GIB, 2)}
+                    for i, n, u, o in placements.get(row["index"], [])]
+        graphs = sum(o for _i, _n, _u, o in placements.get(row["index"], []))
         util_sum = round(sum(s["util"] for s in services), 4)
         used_fraction = (used / float(usable)) if usable and used is not None else 0.0
         context_fraction = (len(services) * context_bytes / float(usable)) if usable else 0.0
+        graph_fraction = (graphs / float(usable)) if usable else 0.0
         headroom = None
         if usable:
             headroom = usable * (1.0 - util_sum) - (used or 0) - len(services) * context_bytes
@@ -582,7 +613,10 @@ def _gpu_table(rows, placements, own_pids, context_bytes):
             "headroom_gib": round(_gib(headroom), 2) if headroom is not None else None,
             "context_gib": round(len(services) * context_bytes / GIB, 2),
             "context_fraction": round(context_fraction, 4),
+            "cudagraph_gib": round(graphs / GIB, 2),
+            "cudagraph_fraction": round(graph_fraction, 4),
             "total_fraction": round(total_fraction, 4),
+            "with_cudagraph_fraction": round(total_fraction + graph_fraction, 4),
             "over": bool(usable) and services != [] and total_fraction > 1.0 + 1e-9,
         })
     return table

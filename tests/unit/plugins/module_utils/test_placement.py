@@ -94,27 +94,33 @@ def test_api_keys_are_not_the_plan_checks_business():
 
 @pytest.mark.parametrize("model, tp, gpus, message", [
     ("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", 3, [0, 1, 2],
-     "Total number of attention heads (40) must be divisible by tensor parallel size (3)"),
+     "Total number of attention heads (40) must be divisible by tensor parallel size (3)."),
     ("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", 3, [0, 1, 2],
-     "the model has 2 KV heads: tensor_parallel_size 3 neither divides them nor is a multiple of them"),
+     "151936 is not divisible by 3 (AssertionError in VocabParallelEmbedding"),
     ("Qwen/Qwen2.5-72B-Instruct", 6, [0, 1, 2, 3, 4, 5],
-     "Total number of attention heads (64) must be divisible by tensor parallel size (6)"),
+     "Total number of attention heads (64) must be divisible by tensor parallel size (6)."),
 ])
-def test_tensor_parallel_size_must_suit_the_heads(model, tp, gpus, message):
-    result = check([svc("m", 8000, gpus, model=model, tensor_parallel_size=tp)])
+def test_tensor_parallel_size_must_suit_the_model(model, tp, gpus, message):
+    """Structural refusals come from the real fit engine, named on tensor_parallel_size, with what would work."""
+    result = check([svc("m", 8000, gpus, model=model, tensor_parallel_size=tp)], estimate=None)
     (problem,) = result["problems"]
     assert problem["variable"] == "vllm_services[0].tensor_parallel_size"
     assert problem["message"].startswith(message)
-    # the fix says what the valid sizes would give on this host
     assert "On this host: tensor_parallel_size 1 " in problem["fix"]
+    assert result["services"][0]["fit"] is None  # memory is not judged for a layout vLLM refuses
 
 
-@pytest.mark.parametrize("model, tp", [("Qwen/Qwen3-32B", 8), ("meta-llama/Llama-3.3-70B-Instruct", 8),
-                                       ("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", 4),
-                                       ("Qwen/Qwen3-0.6B", 16)])
-def test_valid_tensor_parallel_sizes_pass(model, tp):
-    config = _model_catalog.lookup(model)["config"]
-    assert pl.tp_problems(config, tp, 1, "vllm_services[0]", "m") == []
+@pytest.mark.parametrize("model, valid", [
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", [1, 2, 4, 8]),
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", [1, 2, 4]),
+    ("meta-llama/Llama-3.3-70B-Instruct", [1, 2, 4, 8]),
+    ("Qwen/Qwen3-0.6B", [1, 2, 4, 8]),
+])
+def test_valid_tensor_parallel_sizes_follow_heads_kv_heads_and_vocabulary(model, valid):
+    entry = _model_catalog.lookup(model)
+    sizes = pl._valid_tps(pl.fit_estimate, pl.normalize({"name": "m", "model": model}), entry["config"],
+                          entry["checkpoint_bytes"], "0.20.0", 8)
+    assert sizes == valid
 
 
 # ---------------------------------------------------------------------------------------- shared GPUs
@@ -220,7 +226,7 @@ def test_model_config_in_the_entry_wins_over_everything(tmp_path):
     """A directory name the catalogue knows, but the entry's own config (6 heads) decides: TP 4 is refused."""
     config = dict(_model_catalog.lookup("Qwen/Qwen3-0.6B")["config"], num_attention_heads=6, num_key_value_heads=2)
     result = check([svc("a", 8000, [0, 1, 2, 3], model="/data/Qwen3-0.6B", model_config=config,
-                        tensor_parallel_size=4, weights_bytes=123)])
+                        tensor_parallel_size=4, weights_bytes=123)], estimate=None)
     assert result["services"][0]["model_source"] == "vllm_services[0].model_config"
     assert result["services"][0]["weights_bytes"] == 123
     assert variables(result) == ["vllm_services[0].tensor_parallel_size"]
@@ -308,3 +314,97 @@ def test_listening_ports_are_read_from_proc_net(tmp_path):
     assert sorted(ports) == [8000, 8002]  # 8001 is an established connection, not a listener
     assert ports[8000] == {"pid": 4242, "cmdline": "python3 -m vllm.entrypoints.openai.api_server --port 8000"}
     assert ports[8002] == {"pid": None, "cmdline": None}
+
+
+# ------------------------------------------------------------------------------ seeds, with the real fit engine
+SEEDS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "integration", "preflight")
+
+
+def seed(name):
+    """(vllm_services, vllm_version, gpu_info) of a seed inventory under tests/integration/preflight."""
+    import yaml
+    with open(os.path.join(SEEDS, name, "hosts.yml"), encoding="utf-8") as handle:
+        (host,) = yaml.safe_load(handle)["all"]["hosts"].values()
+    fixture = os.path.basename(host["llmops_gpu_info_fixture"])[:-len(".json")]
+    return host["vllm_services"], host["vllm_version"], gpu_info(fixture)
+
+
+def run_seed(name, first_service=None):
+    services, version, info = seed(name)
+    services[0].update(first_service or {})
+    return pl.check_plan(services, info, vllm_version=version, local_models={})
+
+
+def test_seed000_as_written_is_refused_on_tp3_for_40_heads():
+    result = run_seed("seed000-as-written")
+    assert not result["ok"]
+    (problem,) = result["problems"]
+    assert problem["service"] == "deepseek-r1-32b"
+    assert problem["variable"] == "vllm_services[0].tensor_parallel_size"
+    assert problem["message"] == "Total number of attention heads (40) must be divisible by tensor parallel size (3)."
+    assert "allows (1, 2, 4)" in problem["fix"]
+    assert "tensor_parallel_size 2 does not fit (30.55 GiB of weights per GPU, 21.08 GiB requested)" in problem["fix"]
+    assert "tensor_parallel_size 4 on GPUs [0, 1, 2, 3] fits only with max_model_len <=" in problem["fix"]
+
+
+def test_seed000_as_written_gpu3_embedding_and_reranker_fit_side_by_side():
+    """0.75 + 0.20 of 22.19 GiB, 1 MiB used, two 0.5 GiB CUDA contexts: 0.995 <= 1, 0.11 GiB to spare."""
+    result = run_seed("seed000-as-written")
+    gpu3 = result["gpu_table"][3]
+    assert [(s["name"], s["util"]) for s in gpu3["services"]] == [("bge-m3", 0.75), ("bge-reranker", 0.2)]
+    assert gpu3["usable_gib"] == 22.19 and gpu3["util_sum"] == 0.95
+    assert gpu3["total_fraction"] == pytest.approx(0.95 + (1 + 2 * 512) / (23028 - 306), abs=1e-4)
+    assert not gpu3["over"] and gpu3["headroom_gib"] == pytest.approx(0.11, abs=0.01)
+    fits = {s["name"]: s["fit"] for s in result["services"]}
+    for name in ("bge-m3", "bge-reranker"):
+        assert fits[name]["fits"] and fits[name]["dtype"] == "float16"  # float32 checkpoint served in fp16
+        assert fits[name]["weights_bytes_per_gpu"] / GIB == pytest.approx(1.06, abs=0.01)
+        assert fits[name]["weights_bytes_per_gpu"] < fits[name]["requested_memory_bytes"]
+
+
+def test_seed000_with_tp2_on_gpus_0_1_does_not_fit_an_a10():
+    result = run_seed("seed000-as-written", {"gpus": [0, 1], "tensor_parallel_size": 2})
+    (problem,) = result["problems"]
+    fit = result["services"][0]["fit"]
+    assert not fit["fits"]
+    assert fit["weights_bytes_per_gpu"] > fit["requested_memory_bytes"]  # 30.55 GiB of bf16 weights > 21.08 GiB
+    assert problem["variable"] == "vllm_services[0].gpu_memory_utilization"
+    assert "No available memory for the cache blocks" in problem["message"]
+
+
+def test_seed000_fixed_tp4_with_embeddings_beside_it_is_accepted():
+    result = run_seed("seed000-fixed")
+    assert result["ok"], result["problems"]
+    fit = result["services"][0]["fit"]
+    assert fit["fits"] and fit["tensor_parallel_size"] == 4
+    assert fit["weights_bytes_per_gpu"] / GIB == pytest.approx(65527752704 / 4 / GIB, rel=0.01)  # 15.3 GiB
+    assert fit["kv_cache_tokens"] >= 2 * 16384
+    table = result["gpu_table"]
+    assert [row["util_sum"] for row in table] == [0.86, 0.86, 0.93, 0.93]
+    assert all(row["total_fraction"] <= 1 for row in table)
+    assert "deepseek-r1-32b 0.86, bge-m3 0.07" in result["gpu_table_text"]
+
+
+def test_seed002_as_written_default_context_and_utilization_are_refused():
+    result = run_seed("seed002-as-written")
+    assert not result["ok"]
+    by_var = {p["variable"]: p for p in result["problems"]}
+    assert set(by_var) == {"vllm_services[0].max_model_len", "vllm_services[0].gpu_memory_utilization"}
+    too_long = by_var["vllm_services[0].max_model_len"]
+    assert "max seq len (131072)" in too_long["message"]
+    fit = result["services"][0]["fit"]
+    assert fit["max_model_len"] == 131072 and 2048 < fit["max_model_len_fit"] < 131072
+    assert "vllm_services[0].max_model_len: " in too_long["fix"]
+    # the seed's real error: free 6.92 GiB < 0.9 x 7.75 GiB = 6.98 GiB
+    gpu = result["gpu_table"][0]
+    assert gpu["usable_gib"] == 7.75 and gpu["util_sum"] == 0.9
+    assert gpu["usable_gib"] - gpu["used_gib"] - 0.5 == pytest.approx(6.92, abs=0.01)
+    assert gpu["over"] and "= 1.007 > 1" in by_var["vllm_services[0].gpu_memory_utilization"]["message"]
+
+
+def test_seed002_fixed_short_context_and_085_are_accepted():
+    result = run_seed("seed002-fixed")
+    assert result["ok"], result["problems"]
+    fit = result["services"][0]["fit"]
+    assert fit["fits"] and fit["max_model_len"] == 2048 and fit["max_concurrency"] > 1
+    assert result["gpu_table"][0]["total_fraction"] == pytest.approx(0.85 + (340 + 512) / (8188 - 252), abs=1e-4)
