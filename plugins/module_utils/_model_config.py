@@ -253,8 +253,8 @@ def _layer_kinds(tcfg, cfg, model_type, num_layers, sliding_window):
                    "linear_attention": "linear", "mamba": "mamba", "attention": "full", "hybrid": "full"}
         return [mapping.get(str(t), "full") for t in layer_types[:num_layers]]
     if model_type == "gemma2" or (model_type in ("gemma3", "gemma3_text", "cohere2") and sliding_window):
-        step = int(tcfg.get("sliding_window_pattern") or (2 if model_type == "gemma2" else
-                                                            (6 if model_type.startswith("gemma3") else 4)))
+        default_step = 2 if model_type == "gemma2" else (6 if model_type.startswith("gemma3") else 4)
+        step = int(tcfg.get("sliding_window_pattern") or default_step)
         # transformers: layer i is sliding unless (i + 1) % pattern == 0 (gemma2: even layers slide)
         return ["full" if (i + 1) % step == 0 else "sliding" for i in range(num_layers)]
     if model_type == "llama4" and tcfg.get("attention_chunk_size"):

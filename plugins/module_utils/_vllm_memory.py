@@ -438,8 +438,7 @@ def _kv_layout(ctx, arch, stage):
         group_size = max_n if max_n < min_n * 1.5 else min_n
         groups = []
         for kind, n in counts.items():
-            for _ in range(_cdiv(n, group_size)):
-                groups.append({"kind": kind, "layers": group_size})
+            groups.extend({"kind": kind, "layers": group_size} for _index in range(_cdiv(n, group_size)))
     return {"page": page, "groups": groups, "group_size": group_size, "token_bytes": token_bytes,
             "layers": sum(counts.values()), "mamba_layers": mamba_layers}
 
@@ -645,8 +644,8 @@ def estimate(model_config, *, gpu_memory_bytes, tensor_parallel_size=1, pipeline
         if not user_seqs:
             seqs = min(seqs, tokens)
     bs = user_block or DEFAULT_BLOCK_SIZE
-    if user_block is None and arch.use_mla and any(tag in (gpu_name or "").lower() for tag in ("b200", "gb200",
-                                                                                                  "b100", "b300")):
+    blackwell = any(tag in (gpu_name or "").lower() for tag in ("b200", "gb200", "b100", "b300"))
+    if user_block is None and arch.use_mla and blackwell:
         bs = 64  # Blackwell MLA backends (FlashInfer MLA / CUTLASS MLA) prefer 64-token blocks
 
     ctx = _Ctx(ver=ver, engine=engine, tp=tp, pp=pp, util=util, total=total, quant=quant, pooling=pooling,

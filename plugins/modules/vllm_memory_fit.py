@@ -16,7 +16,9 @@ description:
     reports a plan that cannot work as RV(fits=false) with vLLM's own wording in RV(reasons), never as a failure.
   - Pure computation; nothing on the host changes. The module fails only on malformed input.
 author:
-  - llmops.vllm_stack maintainers
+  - llmops.vllm_stack maintainers (@llmops)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   model_config:
     description:
@@ -104,6 +106,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
 notes:
   - Figures are per GPU. With pipeline parallelism RV(kv_cache_bytes) is stage 0's (what rank 0 logs) and the
@@ -181,6 +184,10 @@ cudagraph_bytes:
   description: Estimated CUDA-graph memory; subtracted from the KV cache from vLLM 0.20 (RV(cudagraph_applied)).
   returned: always
   type: int
+cudagraph_applied:
+  description: Whether vLLM subtracts RV(cudagraph_bytes) from the KV cache (vLLM 0.20 and later).
+  returned: always
+  type: bool
 requested_memory_bytes:
   description: gpu_memory_utilization x total, the memory vLLM budgets on each GPU.
   returned: always
@@ -267,7 +274,7 @@ def main():
             gpu_memory_utilization=dict(type="float"),
             max_model_len=dict(type="int"),
             max_num_seqs=dict(type="int"),
-            max_num_batched_tokens=dict(type="int"),
+            max_num_batched_tokens=dict(type="int", no_log=False),
             dtype=dict(type="str", default="auto"),
             quantization=dict(type="str"),
             kv_cache_dtype=dict(type="str", default="auto"),

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """How close is the fit engine to real vLLM starts? Prints numbers; never asserts; exits 0.
 
@@ -69,9 +68,10 @@ def _quant_patch(model):
         weights = {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128, "symmetric": True}
     else:
         return None
-    return {"quant_method": "compressed-tensors", "format": "float-quantized" if weights["type"] == "float"
-            else "int-quantized", "ignore": ["lm_head"], "config_groups": {"group_0": {"targets": ["Linear"],
-                                                                                        "weights": weights}}}
+    fmt = "float-quantized" if weights["type"] == "float" else "int-quantized"
+    group = {"targets": ["Linear"], "weights": weights}
+    return {"quant_method": "compressed-tensors", "format": fmt, "ignore": ["lm_head"],
+            "config_groups": {"group_0": group}}
 
 
 def load_rows():
