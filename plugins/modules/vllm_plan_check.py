@@ -115,8 +115,10 @@ problems:
       variable: vllm_services[0].tensor_parallel_size
       message: "Total number of attention heads (40) must be divisible by tensor parallel size (3): vLLM refuses to start"
       fix: "use a tensor_parallel_size that divides 40 (1, 2, 4, 5, 8, 10) and list that many GPUs"
-warnings:
-  description: Things that work but deserve a look (links, headroom, catalogue look-ups by directory name).
+plan_warnings:
+  description:
+    - Things that work but deserve a look (links, CUDA-graph headroom, catalogue look-ups by directory name).
+    - Named so because Ansible treats a module's C(warnings) as its own.
   returned: always
   type: list
   elements: str
@@ -186,6 +188,7 @@ def main():
     except ImportError as exc:
         module.fail_json(msg="Checking the vLLM plan: the fit engine could not be loaded (%s) — install the whole "
                              "llmops.vllm_stack collection, not single files" % exc)
+    result["plan_warnings"] = result.pop("warnings")
     module.exit_json(changed=False, **result)
 
 
