@@ -579,8 +579,30 @@ def normalize(config):
                                       "falcon", "gpt_bigcode", "bloom", "opt"),
         mamba=_mamba_dims(tcfg, hidden) if any(k in ("mamba", "linear") for k in kinds) else None,
         mtp_layers=int(tcfg.get("num_nextn_predict_layers") or 0),
+        vision_params=_vision_params(cfg, hidden),
     )
     return arch
+
+
+def _vision_params(cfg, text_hidden):
+    """Rough size of a multimodal wrapper's vision tower + projector (ViT blocks, patch embedding, 2-layer MLP)."""
+    vision = cfg.get("vision_config")
+    if not isinstance(vision, dict) or not vision:
+        return 0
+    h = int(_first(vision, ("hidden_size", "embed_dim", "width", "d_model"), 0) or 0)
+    layers = int(_first(vision, ("num_hidden_layers", "depth", "layers", "num_layers"), 0) or 0)
+    if not h or not layers:
+        return 0
+    inter = int(_first(vision, ("intermediate_size", "mlp_dim"), 0) or 0) or int(h * float(vision.get("mlp_ratio", 4)))
+    gated = str(vision.get("hidden_act", "")) in ("silu", "swiglu")
+    block = 4 * h * h + (3 if gated else 2) * h * inter + 4 * h
+    patch = int(vision.get("patch_size") or 14)
+    channels = int(vision.get("num_channels") or vision.get("in_channels") or 3)
+    temporal = int(vision.get("temporal_patch_size") or 1)
+    merge = int(vision.get("spatial_merge_size") or 1)
+    out = int(vision.get("out_hidden_size") or text_hidden)
+    projector = (h * merge * merge) ** 2 + h * merge * merge * out if merge > 1 else h * out + out * out
+    return layers * block + channels * patch * patch * temporal * h + projector
 
 
 def _mamba_dims(tcfg, hidden):
@@ -675,6 +697,9 @@ def tensors(arch):
                 add("mlp_down_bias", i, H, 1, "rep")
         add("norms", i, H * arch.norms_per_layer * (2 if arch.layernorm_bias else 1), 1, "rep")
     add("final_norm", None, H * (2 if arch.layernorm_bias else 1), 1, "rep", stage="last")
+    if getattr(arch, "vision_params", 0):
+        # vision tower + projector, sharded over TP like vLLM's ViT implementations (approximate)
+        add("vision_tower", None, arch.vision_params, 1, "col", stage="first")
     if arch.encoder_only or arch.runner == "pooling":
         if arch.num_labels:
             add("classifier", None, arch.num_labels, H, "rep", stage="last")

@@ -590,10 +590,17 @@ def estimate(model_config, *, gpu_memory_bytes, tensor_parallel_size=1, pipeline
     pooling = runner_type == "pooling"
     pooling_encoder = pooling and arch.encoder_only
     engine = "v0" if ver < (0, 8) else "v1"
+    if ver > (0, 21):
+        later_note = (f"vLLM {version_str} is newer than the accounting replayed here (0.20/0.21); its profiler "
+                      "may differ")
+    else:
+        later_note = None
 
     reasons, notes, suggestions = [], [], []
     suggested = {}
     approximate = False
+    if later_note:
+        notes.append(later_note)
 
     model_dtype = _resolve_dtype(arch, dtype, runner_type, gpu_name)
     d = mc.DTYPE_BYTES[model_dtype]
@@ -856,10 +863,11 @@ def estimate(model_config, *, gpu_memory_bytes, tensor_parallel_size=1, pipeline
                 "subtracts the CUDA-graph estimate).")
             room = (total - CUDA_CONTEXT_BYTES - cg) / total
             suggested.setdefault("gpu_memory_utilization", math.floor(room * 100) / 100)
-        elif cg > 0.6 * outside:
-            notes.append(f"CUDA graphs (about {_gib(cg)} GiB) use most of the {_gib(outside)} GiB left outside "
-                         f"gpu_memory_utilization={util} in vLLM {version_str}; other processes or a larger "
-                         "capture can still run out of memory")
+        elif cg > 0.35 * outside:
+            notes.append(f"CUDA-graph OOM risk: graphs (about {_gib(cg)} GiB; the real capture can be 40 % larger "
+                         f"than the estimate) must fit in the {_gib(outside)} GiB left outside "
+                         f"gpu_memory_utilization={util} in vLLM {version_str}, together with the sampler warm-up "
+                         "and anything else on the GPU; lower the utilization if other processes share it")
 
     if not layout_ok:
         notes.append("the parallel layout is invalid, memory figures assume it were allowed")

@@ -277,3 +277,18 @@ def test_tensors_shard_kinds_cover_the_whole_model():
     moe = mc.normalize(HF["Qwen/Qwen3-30B-A3B"])
     experts = [t for t in mc.tensors(moe) if t["expert"]]
     assert experts and all(t["count"] == 128 for t in experts)
+
+
+def test_vision_tower_of_a_multimodal_wrapper_is_counted():
+    text = {"model_type": "gemma3_text", "hidden_size": 3840, "intermediate_size": 15360, "num_hidden_layers": 48,
+            "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 256, "vocab_size": 262208,
+            "max_position_embeddings": 131072}
+    siglip = {"hidden_size": 1152, "intermediate_size": 4304, "num_hidden_layers": 27, "patch_size": 14,
+              "model_type": "siglip_vision_model"}
+    bare = mc.normalize({"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+                         "text_config": text})
+    full = mc.normalize({"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+                         "text_config": text, "vision_config": siglip})
+    # SigLIP-so400m is about 0.4B parameters; Gemma 3 12B is 12.2B in all
+    assert (mc.param_count(full) - mc.param_count(bare)) == pytest.approx(0.42e9, rel=0.05)
+    assert mc.param_count(full) == pytest.approx(12.19e9, rel=0.01)

@@ -373,3 +373,20 @@ def test_defaults_reported_and_version_parsing():
     assert (res["block_size"], res["max_model_len"]) == (16, 131072)
     assert vm.parse_version("v0.6.4.post1") == (0, 6, 4)
     assert vm.parse_version("0.11.0rc2") == (0, 11, 0)
+
+
+def test_graphs_that_crowd_the_headroom_get_a_risk_note_up_to_0_19():
+    res = vm.estimate(HF["openai/gpt-oss-20b"], gpu_memory_bytes=H100, gpu_memory_utilization=0.95,
+                      max_model_len=8192, vllm_version="0.19.0")
+    assert res["fits"] is True
+    assert any(n.startswith("CUDA-graph OOM risk") for n in res["notes"])
+    assert res["cudagraph_headroom_bytes"] == H100 - res["requested_memory_bytes"] - vm.CUDA_CONTEXT_BYTES
+    calm = vm.estimate(HF["openai/gpt-oss-20b"], gpu_memory_bytes=H100, gpu_memory_utilization=0.9,
+                       max_model_len=8192, vllm_version="0.19.0")
+    assert not any(n.startswith("CUDA-graph OOM risk") for n in calm["notes"])
+
+
+def test_versions_newer_than_the_replayed_accounting_are_flagged():
+    res = vm.estimate(LLAMA_8B, gpu_memory_bytes=H100, vllm_version="0.33.0")
+    assert any("newer than the accounting replayed" in n for n in res["notes"])
+    assert not any("newer" in n for n in vm.estimate(LLAMA_8B, gpu_memory_bytes=H100)["notes"])
