@@ -65,7 +65,7 @@ def test_standin_received_admin_plugin_models_and_defaults(host):
     assert creds["qwen3-0.6b"]["credentials"]["function_calling_type"] == "tool_call"
     assert creds["bge-m3"]["credentials"]["endpoint_url"] == "http://10.99.0.10:8001/v1"
     assert creds["bge-reranker-v2-m3"]["model_type"] == "rerank"
-    assert creds["bge-m3"]["credentials"]["api_key"] == "vllm-************89"
+    assert creds["bge-m3"]["credentials"]["api_key"] == "vllm-d************89"
     assert state["defaults"] == {"llm": "qwen3-0.6b", "text-embedding": "bge-m3", "rerank": "bge-reranker-v2-m3"}
     # the idempotence run only logged in: no setup, install or credential write twice
     writes = state["writes"]
