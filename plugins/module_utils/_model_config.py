@@ -577,7 +577,8 @@ def normalize(config):
         else (1 if model_type == "phi" else 2),
         layernorm_bias=model_type in ("phi", "gpt2", "gpt_neox", "starcoder2", "bert", "roberta", "xlm-roberta",
                                       "falcon", "gpt_bigcode", "bloom", "opt"),
-        mamba=_mamba_dims(tcfg, hidden) if any(k in ("mamba", "linear") for k in kinds) else None,
+        mamba=_mamba_dims(tcfg, hidden, model_type, heads, head_dim) if any(k in ("mamba", "linear") for k in kinds)
+        else None,
         mtp_layers=int(tcfg.get("num_nextn_predict_layers") or 0),
         vision_params=_vision_params(cfg, hidden),
     )
@@ -605,19 +606,29 @@ def _vision_params(cfg, text_hidden):
     return layers * block + channels * patch * patch * temporal * h + projector
 
 
-def _mamba_dims(tcfg, hidden):
-    """State sizes of Mamba / linear-attention layers (approximate; used for the per-request state only)."""
-    expand = int(tcfg.get("mamba_expand") or tcfg.get("expand") or 2)
-    d_state = int(tcfg.get("mamba_d_state") or tcfg.get("ssm_state_size") or tcfg.get("state_size") or 16)
-    d_conv = int(tcfg.get("mamba_d_conv") or tcfg.get("conv_kernel") or 4)
-    heads = int(tcfg.get("mamba_n_heads") or tcfg.get("linear_num_value_heads") or 0)
-    head_dim = int(tcfg.get("mamba_head_dim") or tcfg.get("linear_value_head_dim") or 0)
-    inner = expand * hidden
-    if heads and head_dim:
-        inner = heads * head_dim
-    return {"d_inner": inner, "d_state": d_state, "d_conv": d_conv,
-            "linear_key_head_dim": int(tcfg.get("linear_key_head_dim") or 0),
-            "linear_num_key_heads": int(tcfg.get("linear_num_key_heads") or 0)}
+def _mamba_dims(tcfg, hidden, model_type, num_heads, head_dim):
+    """State of Mamba / linear-attention layers (vllm/model_executor/layers/mamba/mamba_utils.py state shapes)."""
+    d_conv = int(_first(tcfg, ("mamba_d_conv", "conv_kernel", "linear_conv_kernel_dim", "d_conv"), 4))
+    if tcfg.get("linear_num_value_heads"):  # Qwen3-Next / Qwen3.5 gated delta net
+        kh, kd = int(tcfg.get("linear_num_key_heads") or 0), int(tcfg.get("linear_key_head_dim") or 0)
+        vh, vd = int(tcfg["linear_num_value_heads"]), int(tcfg.get("linear_value_head_dim") or 0)
+        return {"kind": "gdn", "conv_dim": 2 * kh * kd + vh * vd, "d_conv": d_conv, "heads": vh,
+                "state_per_head": vd * kd, "d_inner": vh * vd, "d_state": kd}
+    if model_type.startswith("minimax"):  # lightning (linear) attention: heads x head_dim x head_dim
+        return {"kind": "linear", "conv_dim": 0, "d_conv": 1, "heads": num_heads,
+                "state_per_head": head_dim * head_dim, "d_inner": num_heads * head_dim, "d_state": head_dim}
+    expand = float(_first(tcfg, ("mamba_expand", "expand"), 2))
+    d_state = int(_first(tcfg, ("mamba_d_state", "ssm_state_size", "state_size", "d_state"), 16))
+    heads = int(_first(tcfg, ("mamba_n_heads", "mamba_num_heads"), 0) or 0)
+    mhead = int(_first(tcfg, ("mamba_head_dim", "mamba_d_head"), 0) or 0)
+    groups = int(_first(tcfg, ("mamba_n_groups", "n_groups", "mamba_ngroups"), 1) or 1)
+    inner = int(tcfg.get("mamba_d_ssm") or (heads * mhead if heads and mhead else expand * hidden))
+    if heads:  # Mamba2 (NemotronH, Zamba2, Bamba, Falcon-H1, GraniteMoeHybrid)
+        return {"kind": "mamba2", "conv_dim": inner + 2 * groups * d_state, "d_conv": d_conv, "heads": heads,
+                "state_per_head": (mhead or inner // heads) * d_state, "d_inner": inner, "d_state": d_state}
+    # Mamba1 (Jamba): state (d_inner, d_state), conv (d_inner, d_conv - 1)
+    return {"kind": "mamba1", "conv_dim": inner, "d_conv": d_conv, "heads": inner, "state_per_head": d_state,
+            "d_inner": inner, "d_state": d_state}
 
 
 def tensors(arch):

@@ -404,8 +404,23 @@ def _kv_dtype_bytes(kv_cache_dtype, model_dtype_bytes):
     raise ValueError(f"kv_cache_dtype {kv_cache_dtype!r} is not auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16, float16")
 
 
+def _mamba_state_bytes(arch, tp, d):
+    """Bytes of one Mamba/linear-attention layer's state for one request on one GPU (conv + temporal state)."""
+    m = arch.mamba
+    if not m:
+        return 0
+    conv = _cdiv(m["conv_dim"], tp) * max(m["d_conv"] - 1, 0)
+    temporal = _cdiv(m["heads"], tp) * m["state_per_head"]
+    return int((conv + temporal) * d)
+
+
 def _kv_layout(ctx, arch, stage):
-    """Per-GPU KV spec of a stage: page bytes per layer, groups, bytes per token (all layers)."""
+    """Per-GPU KV spec of a stage: page bytes per layer, block size, groups, bytes per token (attention layers).
+
+    Hybrid Mamba models (0.20 platforms/interface.py): the attention block grows until one attention page holds
+    a Mamba state (block = 16 * cdiv(mamba_page, 16 * attention bytes per token)), and Mamba layers take one page
+    per request from the same pool.
+    """
     start, end = _stage_layers(arch.num_layers, ctx.pp)[stage]
     kinds = [arch.layer_kinds[i] for i in range(start, end)]
     bs = ctx.block_size
@@ -414,11 +429,9 @@ def _kv_layout(ctx, arch, stage):
             token_bytes = 656
         else:
             token_bytes = arch.head_dim * ctx.kv_bytes
-        heads = 1
     else:
         heads = max(1, arch.num_kv_heads // ctx.tp)
         token_bytes = 2 * heads * arch.head_dim * ctx.kv_bytes
-    page = int(math.ceil(bs * token_bytes))
     counts = {}
     for k in kinds:
         if k in ("full", "sliding", "chunked"):
@@ -426,9 +439,16 @@ def _kv_layout(ctx, arch, stage):
                 k = "full"
             counts[k] = counts.get(k, 0) + 1
     mamba_layers = sum(1 for k in kinds if k in ("mamba", "linear"))
+    mamba_page = _mamba_state_bytes(arch, ctx.tp, ctx.act_dtype_bytes) if mamba_layers else 0
+    if mamba_page and counts and ctx.engine == "v1":
+        align = 16
+        bs = max(bs, align * _cdiv(mamba_page, int(align * token_bytes)))
+    page = int(math.ceil(bs * token_bytes)) if counts else mamba_page
+    if mamba_layers and ctx.engine == "v1":
+        counts["mamba"] = mamba_layers
     if not counts:
         return {"page": page, "groups": [], "group_size": 0, "token_bytes": token_bytes, "layers": 0,
-                "mamba_layers": mamba_layers}
+                "mamba_layers": mamba_layers, "block_size": bs}
     if len(counts) == 1:
         kind, n = next(iter(counts.items()))
         groups = [{"kind": kind, "layers": n}]
@@ -439,15 +459,18 @@ def _kv_layout(ctx, arch, stage):
         groups = []
         for kind, n in counts.items():
             groups.extend({"kind": kind, "layers": group_size} for _index in range(_cdiv(n, group_size)))
+    attn_layers = sum(n for kind, n in counts.items() if kind != "mamba")
     return {"page": page, "groups": groups, "group_size": group_size, "token_bytes": token_bytes,
-            "layers": sum(counts.values()), "mamba_layers": mamba_layers}
+            "layers": attn_layers, "mamba_layers": mamba_layers, "block_size": bs}
 
 
 def _blocks_per_request(ctx, arch, layout, max_len):
-    bs = ctx.block_size
+    bs = layout["block_size"]
     total = 0
     for group in layout["groups"]:
-        if group["kind"] == "sliding" and arch.sliding_window:
+        if group["kind"] == "mamba":
+            total += 1  # one state per request (mamba_cache_mode "none")
+        elif group["kind"] == "sliding" and arch.sliding_window:
             total += _cdiv(min(arch.sliding_window - 1 + ctx.max_num_batched_tokens, max_len), bs) + 1
         elif group["kind"] == "chunked" and arch.attention_chunk_size:
             total += _cdiv(min(arch.attention_chunk_size + ctx.max_num_batched_tokens, max_len), bs)
@@ -800,7 +823,8 @@ def estimate(model_config, *, gpu_memory_bytes, tensor_parallel_size=1, pipeline
         if ver >= (0, 21):
             tokens_cap = int(concurrency * eff_len)
         else:
-            tokens_cap = num_blocks // n_groups * bs
+            tokens_cap = num_blocks // n_groups * layout0["block_size"]
+        result["block_size"] = layout0["block_size"]
     result["kv_cache_tokens"] = tokens_cap
     result["max_concurrency"] = round(concurrency, 2)
 

@@ -390,3 +390,26 @@ def test_versions_newer_than_the_replayed_accounting_are_flagged():
     res = vm.estimate(LLAMA_8B, gpu_memory_bytes=H100, vllm_version="0.33.0")
     assert any("newer than the accounting replayed" in n for n in res["notes"])
     assert not any("newer" in n for n in vm.estimate(LLAMA_8B, gpu_memory_bytes=H100)["notes"])
+
+
+QWEN3_NEXT = {
+    "architectures": ["Qwen3NextForCausalLM"], "model_type": "qwen3_next", "hidden_size": 2048,
+    "num_hidden_layers": 48, "num_attention_heads": 16, "num_key_value_heads": 2, "head_dim": 256,
+    "vocab_size": 151936, "max_position_embeddings": 262144, "intermediate_size": 5120, "moe_intermediate_size": 512,
+    "shared_expert_intermediate_size": 512, "num_experts": 512, "num_experts_per_tok": 10, "decoder_sparse_step": 1,
+    "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128, "linear_num_key_heads": 16,
+    "linear_num_value_heads": 32, "linear_value_head_dim": 128,
+    "layer_types": (["linear_attention"] * 3 + ["full_attention"]) * 12, "torch_dtype": "bfloat16",
+    "tie_word_embeddings": False}
+
+
+@pytest.mark.parametrize("tp", [1, 2])
+def test_hybrid_mamba_model_grows_the_attention_block_to_the_state_size(tp):
+    # vLLM logs "Setting attention block size to 544 tokens" for Qwen3-Next: the gated-delta-net state
+    # (32 heads x 128 x 128 + conv) fits in 544 tokens x 2 KV x (2 / tp) heads x 256 x 2 bytes
+    res = vm.estimate(QWEN3_NEXT, gpu_memory_bytes=int(139.8 * GiB), tensor_parallel_size=tp, max_model_len=32768)
+    assert res["block_size"] == 544 and res["approximate"] is True
+    assert res["model"]["params"] == pytest.approx(80e9, rel=0.02)
+    assert any("Mamba/linear-attention" in n for n in res["notes"])
+    if tp == 2:
+        assert res["fits"] is True and res["max_concurrency"] > 1
