@@ -270,11 +270,6 @@ def _weights_stage_bytes(arch, tp, pp, stage, dtype_bytes, quant):
     return int(total), int(buffers)
 
 
-def _checkpoint_total_bytes(arch, disk_dtype_bytes, quant):
-    """Estimated size of the whole checkpoint on disk (used to scale a measured checkpoint size)."""
-    return sum(_weights_stage_bytes(arch, 1, 1, 0, disk_dtype_bytes, quant)[:1])
-
-
 # ------------------------------------------------------------------------------------------------------------------
 # activation peak, non-torch memory, CUDA graphs
 # ------------------------------------------------------------------------------------------------------------------
@@ -698,7 +693,8 @@ def estimate(model_config, *, gpu_memory_bytes, tensor_parallel_size=1, pipeline
     # weights per GPU per stage
     disk_bytes = mc.DTYPE_BYTES.get(arch.config_dtype or "bfloat16", 2)
     stages = []
-    est_ckpt = _checkpoint_total_bytes(arch, disk_bytes, quant)
+    # the on-disk layout: unpadded vocabulary and experts, the checkpoint's own quantization (not an online one)
+    est_ckpt = mc.checkpoint_bytes_estimate(arch, disk_bytes)
     scale = (weights_bytes / est_ckpt) if weights_bytes and est_ckpt else 1.0
     if weights_bytes and not 0.4 < scale < 2.5:
         notes.append(f"the given checkpoint size is {scale:.2f}x what config.json implies; the per-GPU weights "

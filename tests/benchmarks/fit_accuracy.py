@@ -12,6 +12,10 @@ Three passes over the same rows:
   3. verdicts: rows that started against rows that FAILED (notes say FAILED).
 Extra: CUDA-graph estimate against vLLM 0.19's own logged estimate, where the log has one.
 
+The log has the loaded size; the index has the on-disk one (equal for plain checkpoints; a bf16 checkpoint run in
+fp32 or MXFP4 experts padded on load differ): the size given in pass 1 is the logged size mapped back to disk with
+the engine's own on-disk/loaded ratio of config.json.
+
 Inputs are read from the row as the run had them: vLLM version, GPU total, TP/PP, utilization, max_model_len,
 dtype, block size; "Free memory on device ... (F/T GiB)" in a FAILED note becomes free_memory_bytes. Three RedHatAI
 checkpoints are described in hf_configs.json by their base model's config (no quantization_config); the benchmark
@@ -121,24 +125,31 @@ def load_rows():
     return rows, skipped
 
 
-def run_engine(row, with_size):
-    config = row["config"]
-    weights_bytes = None
-    if with_size and row["weights"]:
-        arch = mc.normalize(config)
-        size = row["weights"] * row["tp"] * row["pp"] * GiB
-        # the log is the loaded size; a checkpoint stored in another dtype than the run's is that much bigger
-        run_bytes = mc.DTYPE_BYTES.get(row["dtype"], 0)
-        disk_bytes = mc.DTYPE_BYTES.get(arch.config_dtype or "bfloat16", 2)
-        if run_bytes and not arch.quantization and run_bytes != disk_bytes:
-            size = size * disk_bytes / run_bytes
-        weights_bytes = int(size)
+def _estimate(row, weights_bytes):
     return vm.estimate(
-        config, gpu_memory_bytes=int(row["total"]), tensor_parallel_size=row["tp"],
+        row["config"], gpu_memory_bytes=int(row["total"]), tensor_parallel_size=row["tp"],
         pipeline_parallel_size=row["pp"], gpu_memory_utilization=row["util"], max_model_len=row["max_model_len"],
         dtype=row["dtype"], block_size=row["block_size"], vllm_version=row["version"], weights_bytes=weights_bytes,
-        free_memory_bytes=int(row["free"]) if row["free"] else None, gpu_name="H100" if row["total"] > 70 * GiB
-        else None)
+        free_memory_bytes=int(row["free"]) if row["free"] else None,
+        gpu_name="H100" if row["total"] > 70 * GiB else None)
+
+
+def run_engine(row, with_size):
+    """with_size: give the engine the checkpoint size a preflight would read from the index.
+
+    The log has the loaded size per GPU; the index has the on-disk size. For plain checkpoints they are the same
+    bytes; a bf16 checkpoint run in fp32 and MXFP4 experts padded on load differ. The on-disk proxy is the logged
+    size x TP x PP x (on-disk / loaded) as the engine's own layout computes them from config.json.
+    """
+    weights_bytes = None
+    if with_size and row["weights"]:
+        arch = mc.normalize(row["config"])
+        disk_bytes = mc.DTYPE_BYTES.get(arch.config_dtype or "bfloat16", 2)
+        disk = mc.checkpoint_bytes_estimate(arch, disk_bytes)
+        loaded = _estimate(row, None)
+        loaded_total = sum(s["weights_bytes"] for s in loaded["stages"]) * row["tp"]
+        weights_bytes = int(row["weights"] * row["tp"] * row["pp"] * GiB * disk / loaded_total)
+    return _estimate(row, weights_bytes)
 
 
 def pct(values, q):
