@@ -367,7 +367,7 @@ def _link_matrix(nvml, handles, bus_ids, links):
     count = len(handles)
     p2p_index = getattr(nvml, "NVML_P2P_CAPS_INDEX_NVLINK", 2)
     p2p_ok = getattr(nvml, "NVML_P2P_STATUS_OK", 0)
-    matrix = [["SELF"] * count for _ in range(count)]
+    matrix = [["SELF"] * count for dummy in range(count)]
     for i in range(count):
         for j in range(count):
             if i == j:

@@ -309,8 +309,10 @@ def check_plan(services, gpu_info, vllm_version=None, local_models=None, listeni
                 gpus_ok = False
         if ints_ok and gpus_ok:
             nodes = svc.get("nodes")
-            n_nodes = len(nodes) if isinstance(nodes, list) and nodes else (nodes if isinstance(nodes, int)
-                                                                             and nodes > 0 else 1)
+            if isinstance(nodes, list) and nodes:
+                n_nodes = len(nodes)
+            else:
+                n_nodes = nodes if isinstance(nodes, int) and nodes > 0 else 1
             if (tp * pp) % n_nodes or len(gpus) != tp * pp // n_nodes:
                 per = "%d" % (tp * pp // n_nodes) if not (tp * pp) % n_nodes else "%d/%d" % (tp * pp, n_nodes)
                 fix_tp = max(1, len(gpus) * n_nodes // pp)

@@ -21,14 +21,16 @@ description:
     tensor-parallel groups.
   - Changes nothing.
 author:
-  - llmops.vllm_stack maintainers
+  - llmops.vllm_stack maintainers (@llmops)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 requirements:
   - nvidia-ml-py (C(import pynvml)) on the managed host, for the NVML part only
 options:
   nvml:
     description:
       - C(auto) queries NVML when nvidia-ml-py is importable and the C(nvidia) kernel module is loaded, and
-        otherwise reports RV(nvml.available=false) with the reason.
+        otherwise reports C(nvml.available=false) with the reason.
       - C(required) fails when NVML cannot be queried.
       - C(skip) reads only sysfs and procfs.
     type: str
@@ -48,10 +50,11 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
 notes:
   - GPU indices are NVML's (PCI bus order), the same as nvidia-smi's and as CUDA's with
-    C(CUDA_DEVICE_ORDER=PCI_BUS_ID). Before the driver is loaded, RV(pci_devices[].index) numbers the GPUs in
+    C(CUDA_DEVICE_ORDER=PCI_BUS_ID). Before the driver is loaded, the C(index) of each GPU in RV(pci_devices) numbers the GPUs in
     the same order.
   - Memory figures are bytes. C(memory_used) is what nvidia-smi shows as used (NVML v2 API, not counting the
     driver-reserved memory); where only the v1 API exists it includes the reserved memory and

@@ -23,7 +23,9 @@ description:
   - Pure computation apart from reading model directories and C(/proc/net/tcp*); changes nothing. A plan that
     cannot work is returned as data (RV(ok=false), RV(problems)); the caller decides to fail.
 author:
-  - llmops.vllm_stack maintainers
+  - llmops.vllm_stack maintainers (@llmops)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   services:
     description: The C(vllm_services) list (see the vllm role's README for the keys of an entry).
@@ -70,6 +72,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
 notes:
   - API keys in the service entries are kept out of the module's output.
