@@ -408,3 +408,19 @@ def test_seed002_fixed_short_context_and_085_are_accepted():
     fit = result["services"][0]["fit"]
     assert fit["fits"] and fit["max_model_len"] == 2048 and fit["max_concurrency"] > 1
     assert result["gpu_table"][0]["total_fraction"] == pytest.approx(0.85 + (340 + 512) / (8188 - 252), abs=1e-4)
+
+
+@pytest.mark.parametrize("host, model, gpus, fits", [
+    ("h200x2", "meta-llama/Llama-3.3-70B-Instruct", [0, 1], True),   # 65.7 GiB of weights per 139.8 GiB H200
+    ("h200x2", "meta-llama/Llama-3.3-70B-Instruct", [0], False),     # 131.4 GiB on one GPU leaves no KV cache
+    ("h100x8", "Qwen/Qwen2.5-72B-Instruct", [0, 1, 2, 3], True),
+    ("a100x8", "meta-llama/Llama-3.1-70B", [0, 1, 2, 3, 4, 5, 6, 7], True),
+    ("rtx2080ti-22g", "Qwen/Qwen3-0.6B", [0], True),
+])
+def test_big_models_on_the_real_and_seed_hosts(host, model, gpus, fits):
+    plan = [svc("m", 8000, gpus, model=model, tensor_parallel_size=len(gpus), max_model_len=32768,
+                dtype="float16" if host == "rtx2080ti-22g" else "auto")]
+    result = pl.check_plan(plan, gpu_info(host), vllm_version="0.20.0", local_models={})
+    assert result["services"][0]["fit"]["fits"] is fits
+    assert result["ok"] is fits
+    assert result["warnings"] == []  # NVLink/NVSwitch hosts: every set is equally good
