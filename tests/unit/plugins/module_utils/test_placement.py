@@ -372,6 +372,18 @@ def test_seed000_with_tp2_on_gpus_0_1_does_not_fit_an_a10():
     assert "No available memory for the cache blocks" in problem["message"]
 
 
+def test_seed000_tp2_fits_on_gpus_0_1_only_with_fp8_weights():
+    """The other correction: FP8 weight-only (Marlin on Ampere) halves the weights, GPUs 2 and 3 stay free."""
+    result = run_seed("seed000-as-written", {"gpus": [0, 1], "tensor_parallel_size": 2, "quantization": "fp8",
+                                            "gpu_memory_utilization": 0.92, "max_model_len": 16384,
+                                            "max_num_batched_tokens": 8192})
+    fit = result["services"][0]["fit"]
+    assert fit["fits"] and fit["quantization"] == "fp8"
+    assert fit["weights_bytes_per_gpu"] / GIB == pytest.approx(16.0, abs=0.2)
+    assert fit["kv_cache_tokens"] >= 16384
+    assert result["ok"], result["problems"]
+
+
 def test_seed000_fixed_tp4_with_embeddings_beside_it_is_accepted():
     result = run_seed("seed000-fixed")
     assert result["ok"], result["problems"]
