@@ -263,7 +263,7 @@ class DifyClient:
 
     def login(self, email: str, password: str) -> None:
         encoded = base64.b64encode(password.encode("utf-8")).decode("ascii")
-        _, payload = self.call("POST", "/login", {"email": email, "password": encoded, "remember_me": True})
+        _status, payload = self.call("POST", "/login", {"email": email, "password": encoded, "remember_me": True})
         if payload.get("result") != "success":
             raise DifyError("POST", "/login", 200, "login_failed", str(payload.get("data") or payload))
         if not self.csrf_token():

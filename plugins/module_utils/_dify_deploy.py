@@ -35,9 +35,9 @@ _KEY_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 
 def _generate(length: int, kind: str) -> str:
     if kind == "b64url32":
-        body = "".join(secrets.choice(_ALNUM + "-_") for _ in range(42))
+        body = "".join(secrets.choice(_ALNUM + "-_") for _i in range(42))
         return body + secrets.choice(_B64URL_LAST)
-    return "".join(secrets.choice(_ALNUM) for _ in range(length))
+    return "".join(secrets.choice(_ALNUM) for _i in range(length))
 
 
 def ensure_secrets(existing: dict | None, names=None) -> dict:
@@ -122,7 +122,7 @@ def rewrite_image(image: str, registry: str, library_prefix: bool = True) -> str
     ``<registry>/langgenius/dify-api:1.17.1``; ``ghcr.io/org/x:1`` -> ``<registry>/org/x:1``."""
     if not registry or not image or "${" in image:
         return image
-    first, _, rest = image.partition("/")
+    first, _sep, rest = image.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
         image = rest  # drop the source registry host
     elif not rest and library_prefix:

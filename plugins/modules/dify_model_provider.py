@@ -18,7 +18,7 @@ description:
     (C(http://<host>:<port>/v1)), the model type (from the service task), the context size (from
     C(max_model_len)) and the API key come from the service. A reference to a service that is not defined is
     refused before any request is made.
-  - Idempotent: a credential is created when the model has none, updated when a value differs (secret values
+  - Idempotent. A credential is created when the model has none, updated when a value differs (secret values
     are compared in the obfuscated form Dify returns), left alone otherwise.
 author:
   - llmops.vllm_stack maintainers
@@ -111,8 +111,8 @@ options:
     default: false
   labels:
     description:
-      - Variable names to use in error messages for options, e.g. C({"models": "dify_models",
-        "services": "vllm_services", "admin_password": "dify_admin_password"}).
+      - Variable names to use in error messages for options, for example C(models) -> C(dify_models),
+        C(services) -> C(vllm_services), C(admin_password) -> C(dify_admin_password).
     type: dict
     default: {}
   timeout:

@@ -44,7 +44,7 @@ options:
   labels:
     description:
       - Maps top-level daemon.json keys to the variable names a user set, so that validation errors name them
-        (for example C({"registry-mirrors": "docker_registry_mirrors"})).
+        (for example C(registry-mirrors) -> C(docker_registry_mirrors)).
     type: dict
     default: {}
   backup:

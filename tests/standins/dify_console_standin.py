@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """STAND-IN for Dify's console API (NOT Dify). Used by unit tests and the dify Molecule scenario.
 
@@ -97,7 +96,6 @@ class State:
         self.defaults: dict[str, dict] = {}
         self.log: list[str] = []
         self.runtime_failures_left = 0
-
 
     def summary(self) -> dict:
         """For tests only (not a Dify route): what was configured, secrets obfuscated."""
@@ -335,7 +333,7 @@ class Handler(BaseHTTPRequestHandler):
             st.failures[email] = st.failures.get(email, 0) + 1
             raise DifyError(401, "authentication_failed", "Invalid email or password.")
         st.failures.pop(email, None)
-        access, refresh, csrf = (secrets.token_urlsafe(24) for _ in range(3))
+        access, refresh, csrf = (secrets.token_urlsafe(24) for _i in range(3))
         st.access[access] = st.account["id"]
         st.csrf[csrf] = (st.account["id"], time.time() + 3600)
         p = st.prefix

@@ -35,7 +35,7 @@ def test_existing_secrets_are_never_rotated_and_missing_ones_are_generated():
 
 
 def test_agent_secret_is_unpadded_base64url_of_32_bytes():
-    for _ in range(50):
+    for _i in range(50):
         key = deploy.ensure_secrets({}, ["DIFY_AGENT_SERVER_SECRET_KEY"])["DIFY_AGENT_SERVER_SECRET_KEY"]
         raw = base64.urlsafe_b64decode(key + "=")
         assert len(key) == 43 and len(raw) == 32
