@@ -21,7 +21,9 @@ description:
   - Idempotent. A credential is created when the model has none, updated when a value differs (secret values
     are compared in the obfuscated form Dify returns), left alone otherwise.
 author:
-  - llmops.vllm_stack maintainers
+  - llmops.vllm_stack maintainers (@llmops)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   url:
     description: Base URL of Dify (its nginx, e.g. C(http://127.0.0.1)), without C(/console/api).
@@ -138,6 +140,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
 notes:
   - The credentials are validated by Dify's plugin, which calls the endpoint; the vLLM services must be up and

@@ -18,7 +18,9 @@ description:
     URLs at the root of a host, C(storage-driver) must be a known driver, C(log-opts) values must be strings.
   - Returns C(changed) so that a handler restarts Docker only when the file really changed.
 author:
-  - llmops.vllm_stack maintainers
+  - llmops.vllm_stack maintainers (@llmops)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   path:
     description: Path of the daemon configuration file.
@@ -69,9 +71,10 @@ attributes:
   diff_mode:
     support: full
   platform:
+    support: full
     platforms: posix
 notes:
-  - Docker reads daemon.json only at start; notify a handler that restarts Docker when RV(changed) is true.
+  - Docker reads daemon.json only at start; notify a handler that restarts Docker when the task changed.
 """
 
 EXAMPLES = r"""

@@ -6,7 +6,7 @@
 # 3. when Docker and an image are present, runs `nvidia-smi -L` in a container through the nvidia runtime.
 # Nothing on the host is changed. Missing tools are reported and skipped.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 OUT="${OUT:-/tmp/nct-check}"
 mkdir -p "$OUT"
 echo "== host GPUs"; nvidia-smi -L 2>&1 | tee "$OUT/host-gpus.txt"
