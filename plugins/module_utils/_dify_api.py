@@ -40,6 +40,8 @@ TASK_TO_MODEL_TYPE = {
     "embed": "text-embedding", "embedding": "text-embedding", "text-embedding": "text-embedding",
     "score": "rerank", "rerank": "rerank",
 }
+_WILDCARD_BINDS = ("", "0.0.0.0", "::", "[::]")
+_LOOPBACK_BINDS = ("127.0.0.1", "localhost", "::1", "[::1]")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -96,7 +98,8 @@ def resolve_models(models: list, services: list, endpoint_host: str = "", api_ke
 
     Each entry: ``service`` (a vllm_services[].name, required), optional ``model`` (name in Dify; default the
     service's served_model_name, else its name), ``model_type`` (default from the service's task),
-    ``endpoint_url`` (default http://<service host or endpoint_host>:<port>/v1), ``api_key`` (default the
+    ``endpoint_url`` (default http://<endpoint_host>:<port>/v1, or the service's bind address when it is a
+    specific one), ``api_key`` (default the
     service's api_key, else ``api_key``), ``context_size`` (default the service's max_model_len),
     ``max_tokens``/``max_chunks``/``mode``, ``credentials`` (extra plugin credential keys), ``credential_name``.
     Raises InputError listing every problem; messages use the names in ``labels``
@@ -128,8 +131,14 @@ def resolve_models(models: list, services: list, endpoint_host: str = "", api_ke
             problems.append(f"{where}: cannot tell the Dify model type of service '{svc['name']}' "
                             f"(task {svc.get('task')!r}); set {where}.model_type to one of {', '.join(MODEL_TYPES[:3])}")
             continue
-        host = svc.get("host") or endpoint_host
+        # vllm_services[].host is the address vLLM binds: a wildcard means "reach it at endpoint_host"
+        bind = str(svc.get("host") or "")
+        host = endpoint_host if bind in _WILDCARD_BINDS else bind
         endpoint = entry.get("endpoint_url")
+        if not endpoint and bind in _LOOPBACK_BINDS:
+            problems.append(f"{where}: service '{svc['name']}' listens on {bind} only, which Dify's containers "
+                            f"cannot reach; bind it to 0.0.0.0 or the host's address, or set {where}.endpoint_url")
+            continue
         if not endpoint:
             if not host or not svc.get("port"):
                 problems.append(f"{where}: service '{svc['name']}' has no host/port to build endpoint_url from; "

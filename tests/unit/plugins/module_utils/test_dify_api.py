@@ -105,6 +105,23 @@ def test_resolve_models_refuses_bad_references_naming_the_variable(dify_models, 
     assert fragment in str(err.value)
 
 
+@pytest.mark.parametrize("bind, endpoint", [
+    ("0.0.0.0", "http://10.0.0.5:8000/v1"),   # the vllm role's default bind: reach it at the host address
+    ("::", "http://10.0.0.5:8000/v1"),
+    ("192.168.10.7", "http://192.168.10.7:8000/v1"),
+])
+def test_endpoint_host_follows_the_vllm_bind_address(bind, endpoint):
+    services = [dict(SERVICES[0], host=bind)]
+    assert api.resolve_models([{"service": "chat"}], services, endpoint_host="10.0.0.5")[0]["credentials"][
+        "endpoint_url"] == endpoint
+
+
+def test_service_bound_to_loopback_is_refused():
+    services = [dict(SERVICES[0], host="127.0.0.1")]
+    with pytest.raises(api.InputError, match="listens on 127.0.0.1 only"):
+        api.resolve_models([{"service": "chat"}], services, endpoint_host="10.0.0.5")
+
+
 def test_unknown_task_needs_an_explicit_model_type():
     with pytest.raises(api.InputError, match="set models\\[0\\].model_type"):
         api.resolve_models([{"service": "x"}], [{"name": "x", "port": 1, "task": "classify"}], endpoint_host="h")
