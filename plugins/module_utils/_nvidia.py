@@ -124,15 +124,19 @@ def parse_nvcc_version(text):
     return match.group(1) if match else ""
 
 
+def _strip_query(url):
+    return str(url or "").split("?", 1)[0]
+
+
 def runfile_driver_version(url):
     """Driver version from a runfile name such as NVIDIA-Linux-x86_64-580.105.08.run ('' when not found)."""
-    match = RUNFILE_DRIVER_RE.search(str(url or "").split("?")[0])
+    match = RUNFILE_DRIVER_RE.search(_strip_query(url))
     return match.group(1) if match else ""
 
 
 def runfile_cuda_version(url):
     """(CUDA X.Y, bundled driver) from cuda_13.0.2_580.95.05_linux.run; ('', '') when not found."""
-    match = RUNFILE_CUDA_RE.search(str(url or "").split("?")[0])
+    match = RUNFILE_CUDA_RE.search(_strip_query(url))
     return (match.group(1), match.group(2)) if match else ("", "")
 
 
@@ -263,10 +267,8 @@ def cuda_repo(distribution, version, architecture, base_url, os_family=""):
     family = os_family_key(os_family, distribution)
     dist = "RedHat" if family == "RedHat" else distribution
     ver = str(version)
-    if dist == "RedHat":
-        ver = ver.split(".")[0]
-    elif dist == "Debian":
-        ver = ver.split(".")[0]
+    if dist in ("RedHat", "Debian"):
+        ver = ver.split(".", 1)[0]
     distro = CUDA_REPO_DISTROS.get((dist, ver))
     if distro is None:
         raise ValueError("%s %s has no NVIDIA CUDA repository in this collection's data (supported: %s)" % (
@@ -456,8 +458,8 @@ def driver_plan(p):
     build = p.get("build") or "auto"
     dist = p.get("distribution") or ""
     major = str(p.get("distribution_major_version") or "")
-    precompiled_ok = (dist == "Ubuntu") or (family == "RedHat" and major in ("8", "9")
-                                             and module_type == "proprietary")
+    el_precompiled = family == "RedHat" and major in ("8", "9") and module_type == "proprietary"
+    precompiled_ok = dist == "Ubuntu" or el_precompiled
     if build == "auto":
         build = "precompiled" if (gpu.get("secure_boot") and dist == "Ubuntu" and method == "package") else "dkms"
     if method == "package" and build == "precompiled" and not precompiled_ok:
@@ -523,7 +525,7 @@ def driver_plan(p):
         out["runfile_args"] = driver_runfile_args(
             p.get("runfile_options"), module_type, branch, nouveau_loaded=gpu.get("nouveau_loaded"),
             signing_key=p.get("runfile_signing_key") or "", signing_cert=p.get("runfile_signing_cert") or "")
-        name = str(p.get("runfile_url") or "").split("?")[0].rstrip("/").split("/")[-1]
+        name = _strip_query(p.get("runfile_url")).rstrip("/").rsplit("/", 1)[-1]
         out["runfile_name"] = name
     else:
         out["runfile_args"] = []
@@ -570,7 +572,7 @@ def toolkit_plan(p):
         except ValueError as exc:
             errors.append("cuda_toolkit_runfile_options: %s." % exc)
             out["runfile_args"] = []
-        out["runfile_name"] = url.split("?")[0].rstrip("/").split("/")[-1]
+        out["runfile_name"] = _strip_query(url).rstrip("/").rsplit("/", 1)[-1]
     else:
         out["runfile_args"], out["runfile_name"] = [], ""
         try:
@@ -604,10 +606,10 @@ def toolkit_plan(p):
     out["driver_check"] = check
     if p.get("driver_check", True):
         if check["ok"] is False:
-            errors.append("cuda_toolkit_version=%s is newer than the driver allows: %s (checked against %s). "
-                          "Install NVIDIA driver >= %s (nvidia_driver_branch: \"%s\" or newer), or choose an "
-                          "older cuda_toolkit_version." % (ver, check["reason"], source, check["minimum_driver"],
-                                                            check["minimum_branch"]))
+            errors.append(
+                "cuda_toolkit_version=%s is newer than the driver allows: %s (checked against %s). Install NVIDIA "
+                "driver >= %s (nvidia_driver_branch: \"%s\" or newer), or choose an older cuda_toolkit_version."
+                % (ver, check["reason"], source, check["minimum_driver"], check["minimum_branch"]))
         elif check["ok"] is None:
             errors.append("cuda_toolkit_version=%s: no NVIDIA driver found to check it against (needs >= %s). "
                           "Run the nvidia_driver role first, set cuda_toolkit_driver_version for a host prepared "

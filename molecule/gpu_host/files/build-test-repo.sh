@@ -52,6 +52,7 @@ exec sleep infinity' 0755
 done
 
 # the driver metapackage; its postinst does what DKMS does: a module for the running kernel
+# shellcheck disable=SC2016  # expanded by the postinst, not here
 pkg nvidia-open-580 580.95.05-1 "libnvidia-compute-580 (= 580.95.05-1), nvidia-persistenced (>= 580)" \
   'mkdir -p "/lib/modules/$(uname -r)/updates/dkms" && echo "fake nvidia.ko 580.95.05" > "/lib/modules/$(uname -r)/updates/dkms/nvidia.ko"'
 
@@ -84,4 +85,4 @@ apt-ftparchive release . > Release
 gpg --batch --yes --clearsign -o InRelease Release
 gpg --batch --yes -abs -o Release.gpg Release
 rm -rf "$work"
-echo "test repository: $repo ($(ls "$repo"/*.deb | wc -l) packages)"
+echo "test repository: $repo ($(find "$repo" -name '*.deb' | wc -l) packages)"

@@ -48,15 +48,15 @@ def hgx(tmp_path):
     return gp.collect(sys_path, proc_path, nvml_mode="skip")
 
 
-def _driver(gpu, host=UBUNTU_2404, **kw):
-    params = dict(host, branch="580", method="package", module_type="open", build="auto", repo_base_url=UPSTREAM,
+def _driver(gpu, host=None, **kw):
+    params = dict(host or UBUNTU_2404, branch="580", method="package", module_type="open", build="auto", repo_base_url=UPSTREAM,
                   runfile_options=["--silent", "--dkms"], gpu=gpu)
     params.update(kw)
     return nv.driver_plan(params)
 
 
-def _toolkit(gpu, host=UBUNTU_2404, **kw):
-    params = dict(host, version="13.0", method="package", repo_base_url=UPSTREAM, gpu=gpu)
+def _toolkit(gpu, host=None, **kw):
+    params = dict(host or UBUNTU_2404, version="13.0", method="package", repo_base_url=UPSTREAM, gpu=gpu)
     params.update(kw)
     return nv.toolkit_plan(params)
 
