@@ -423,10 +423,11 @@ def driver_plan(p):
     if module_type == "open" and branch < OPEN_MODULES_FROM:
         errors.append("nvidia_driver_kernel_module_type=open: R%d has no open kernel modules (from R%d) — "
                       "use proprietary or a newer nvidia_driver_branch." % (branch, OPEN_MODULES_FROM))
+    # what only matters when something has to be installed (the OS, its repository, the Secure Boot path)
+    host_errors = []
     if not family:
-        errors.append("nvidia_driver: %s (%s) is not supported (Debian/Ubuntu and the RedHat family are)." % (
-            p.get("distribution"), p.get("os_family")))
-        return out
+        host_errors.append("nvidia_driver: %s (%s) is not supported for installs (Debian/Ubuntu and the RedHat "
+                           "family are)." % (p.get("distribution"), p.get("os_family")))
 
     wanted_version = str(p.get("version") or "").strip()
     if method == "runfile":
@@ -463,7 +464,7 @@ def driver_plan(p):
     if build == "auto":
         build = "precompiled" if (gpu.get("secure_boot") and dist == "Ubuntu" and method == "package") else "dkms"
     if method == "package" and build == "precompiled" and not precompiled_ok:
-        errors.append("nvidia_driver_kernel_module_build=precompiled: no precompiled %s modules for %s %s "
+        host_errors.append("nvidia_driver_kernel_module_build=precompiled: no precompiled %s modules for %s %s "
                       "(Ubuntu: Canonical-signed linux-modules-nvidia-*; EL 8/9: proprietary module stream "
                       "'<branch>') — use dkms." % (module_type, dist, major))
     if method == "runfile":
@@ -478,13 +479,13 @@ def driver_plan(p):
     else:
         out["dnf_stream"] = ""
 
-    if method == "package" and not (family == "Debian" and build == "precompiled"):
+    if method == "package" and family and not (family == "Debian" and build == "precompiled"):
         try:
             out["repo"] = cuda_repo(dist, p.get("distribution_version") or major, p.get("architecture"),
                                     p.get("repo_base_url"), p.get("os_family"))
         except ValueError as exc:
             if p.get("repo_manage", True):
-                errors.append("nvidia_driver_repo_base_url / host: %s — set nvidia_driver_repo_manage: false "
+                host_errors.append("nvidia_driver_repo_base_url / host: %s — set nvidia_driver_repo_manage: false "
                               "and provide the repository yourself." % exc)
             out["repo"] = {}
     else:
@@ -494,7 +495,7 @@ def driver_plan(p):
     sbp = _secure_boot_path(p, family, build, gpu)
     out["secure_boot"] = sbp
     if not sbp["ok"]:
-        errors.extend(sbp["steps"])
+        host_errors.extend(sbp["steps"])
 
     # what is there already
     loaded = gpu.get("driver_version") if gpu.get("nvidia_driver_loaded") else ""
@@ -521,6 +522,8 @@ def driver_plan(p):
             loaded, branch, (" (%s)" % wanted_version) if wanted_version else ""))
     out["other_branch_loaded"] = bool(loaded) and branch_of(loaded) != branch
     out["action"] = "none" if out["present"] else "install"
+    if out["action"] == "install":
+        errors.extend(host_errors)
     if method == "runfile" and not errors:
         out["runfile_args"] = driver_runfile_args(
             p.get("runfile_options"), module_type, branch, nouveau_loaded=gpu.get("nouveau_loaded"),
@@ -551,9 +554,11 @@ def toolkit_plan(p):
     home = str(p.get("home") or "").strip() or "/usr/local/cuda-%s" % ver
     out["home"] = home
     method = p.get("method") or "package"
+    # what only matters when something has to be installed (OS, repository, driver compatibility)
+    host_errors = []
     if not family:
-        errors.append("cuda_toolkit: %s (%s) is not supported." % (p.get("distribution"), p.get("os_family")))
-        return out
+        host_errors.append("cuda_toolkit: %s (%s) is not supported for installs." % (
+            p.get("distribution"), p.get("os_family")))
     if method == "runfile":
         url = str(p.get("runfile_url") or "").strip()
         if not url:
@@ -575,15 +580,16 @@ def toolkit_plan(p):
         out["runfile_name"] = _strip_query(url).rstrip("/").rsplit("/", 1)[-1]
     else:
         out["runfile_args"], out["runfile_name"] = [], ""
+    out["repo"] = {}
+    if method == "package" and family:
         try:
             out["repo"] = cuda_repo(p.get("distribution"), p.get("distribution_version")
                                     or p.get("distribution_major_version"), p.get("architecture"),
                                     p.get("repo_base_url"), p.get("os_family"))
         except ValueError as exc:
-            out["repo"] = {}
             if p.get("repo_manage", True):
-                errors.append("cuda_toolkit_repo_base_url / host: %s — set cuda_toolkit_repo_manage: false and "
-                              "provide the repository yourself." % exc)
+                host_errors.append("cuda_toolkit_repo_base_url / host: %s — set cuda_toolkit_repo_manage: false "
+                                   "and provide the repository yourself." % exc)
 
     # driver compatibility, checked before anything is installed
     explicit = str(p.get("driver_version") or "").strip()
@@ -606,12 +612,12 @@ def toolkit_plan(p):
     out["driver_check"] = check
     if p.get("driver_check", True):
         if check["ok"] is False:
-            errors.append(
+            host_errors.append(
                 "cuda_toolkit_version=%s is newer than the driver allows: %s (checked against %s). Install NVIDIA "
                 "driver >= %s (nvidia_driver_branch: \"%s\" or newer), or choose an older cuda_toolkit_version."
                 % (ver, check["reason"], source, check["minimum_driver"], check["minimum_branch"]))
         elif check["ok"] is None:
-            errors.append("cuda_toolkit_version=%s: no NVIDIA driver found to check it against (needs >= %s). "
+            host_errors.append("cuda_toolkit_version=%s: no NVIDIA driver found to check it against (needs >= %s). "
                           "Run the nvidia_driver role first, set cuda_toolkit_driver_version for a host prepared "
                           "elsewhere, or set cuda_toolkit_driver_check: false for a build-only host." % (
                               ver, check["minimum_driver"]))
@@ -619,4 +625,8 @@ def toolkit_plan(p):
     out["installed_version"] = present
     out["present"] = present == ver
     out["action"] = "none" if out["present"] else "install"
+    if out["action"] == "install":
+        errors.extend(host_errors)
+    else:
+        warnings.extend(host_errors)
     return out

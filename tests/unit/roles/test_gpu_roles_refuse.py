@@ -51,7 +51,8 @@ CASES = [
      "nvidia_driver : Refuse inputs that cannot work", ["nvidia_driver_runfile_checksum", "never run unverified"]),
     ("toolkit newer than the driver allows",
      {"llmops_gpu_info": R570_GPU, "nvidia_driver_branch": "570", "cuda_toolkit_version": "13.0",
-      "run_nouveau": False},
+      # not installed here, whatever the test machine has in /usr/local
+      "cuda_toolkit_home": "/nonexistent/cuda-13.0", "run_nouveau": False},
      "cuda_toolkit : Refuse inputs that cannot work",
      ["cuda_toolkit_version=13.0", "580.65.06", 'nvidia_driver_branch: "580"']),
     ("runfile with Secure Boot on and no signing key",

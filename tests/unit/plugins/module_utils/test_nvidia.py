@@ -411,3 +411,25 @@ def test_toolkit_runfile_plan(h200):
                     runfile_checksum=SHA, runfile_options=["--toolkit", "--silent", "--override"])
     assert plan["errors"] == [] and plan["runfile_name"] == "cuda_13.0.2_580.95.05_linux.run"
     assert plan["runfile_args"][-1] == "--toolkitpath=/usr/local/cuda-13.0"
+
+
+# --- nothing to install: host-dependent checks do not block --------------------------------------------------------
+
+ARCH_LINUX = {"os_family": "Archlinux", "distribution": "Archlinux", "distribution_version": "rolling",
+              "distribution_major_version": "rolling", "architecture": "x86_64", "kernel": "6.12.1-arch1-1"}
+
+
+def test_loaded_driver_on_a_host_without_repository_data_needs_nothing(h200):
+    assert _driver(h200, host=ARCH_LINUX)["errors"] == []
+    plan = _driver(h200, host=ARCH_LINUX, branch="590")
+    assert any("not supported for installs" in e for e in plan["errors"])
+
+
+def test_input_errors_are_refused_even_when_the_driver_is_present(h200):
+    plan = _driver(h200, method="runfile", runfile_url=RUNFILE)
+    assert any("nvidia_driver_runfile_checksum" in e for e in plan["errors"])
+
+
+def test_present_toolkit_with_an_old_driver_is_a_warning_not_an_install_refusal(hgx):
+    plan = _toolkit(hgx, version="12.8", installed_version="12.8")
+    assert plan["errors"] == [] and any("570.26" in w for w in plan["warnings"])
