@@ -465,8 +465,8 @@ def driver_plan(p):
         build = "precompiled" if (gpu.get("secure_boot") and dist == "Ubuntu" and method == "package") else "dkms"
     if method == "package" and build == "precompiled" and not precompiled_ok:
         host_errors.append("nvidia_driver_kernel_module_build=precompiled: no precompiled %s modules for %s %s "
-                      "(Ubuntu: Canonical-signed linux-modules-nvidia-*; EL 8/9: proprietary module stream "
-                      "'<branch>') — use dkms." % (module_type, dist, major))
+                           "(Ubuntu: Canonical-signed linux-modules-nvidia-*; EL 8/9: proprietary module stream "
+                           "'<branch>') — use dkms." % (module_type, dist, major))
     if method == "runfile":
         build = "dkms" if "--dkms" in (p.get("runfile_options") or []) else "runfile"
     out["build"] = build
@@ -486,7 +486,7 @@ def driver_plan(p):
         except ValueError as exc:
             if p.get("repo_manage", True):
                 host_errors.append("nvidia_driver_repo_base_url / host: %s — set nvidia_driver_repo_manage: false "
-                              "and provide the repository yourself." % exc)
+                                   "and provide the repository yourself." % exc)
             out["repo"] = {}
     else:
         out["repo"] = {}
@@ -617,10 +617,10 @@ def toolkit_plan(p):
                 "driver >= %s (nvidia_driver_branch: \"%s\" or newer), or choose an older cuda_toolkit_version."
                 % (ver, check["reason"], source, check["minimum_driver"], check["minimum_branch"]))
         elif check["ok"] is None:
-            host_errors.append("cuda_toolkit_version=%s: no NVIDIA driver found to check it against (needs >= %s). "
-                          "Run the nvidia_driver role first, set cuda_toolkit_driver_version for a host prepared "
-                          "elsewhere, or set cuda_toolkit_driver_check: false for a build-only host." % (
-                              ver, check["minimum_driver"]))
+            host_errors.append(
+                "cuda_toolkit_version=%s: no NVIDIA driver found to check it against (needs >= %s). Run the "
+                "nvidia_driver role first, set cuda_toolkit_driver_version for a host prepared elsewhere, or set "
+                "cuda_toolkit_driver_check: false for a build-only host." % (ver, check["minimum_driver"]))
     present = str(p.get("installed_version") or "").strip()
     out["installed_version"] = present
     out["present"] = present == ver

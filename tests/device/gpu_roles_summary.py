@@ -27,7 +27,6 @@ def role_of(task_name):
     return name.rsplit(".", 1)[-1] or "(play)"
 
 
-
 def summarise(path, last):
     problems = []
     data = load(path)
