@@ -373,6 +373,21 @@ def cuda_runfile_args(options, toolkit_path=""):
 
 # --- plans (one per role) ---------------------------------------------------------------------------------------
 
+def _runfile_input_errors(role, url, checksum):
+    """What is wrong with <role>_runfile_url / <role>_runfile_checksum (both roles run runfiles the same way)."""
+    errors = []
+    if not url:
+        errors.append("%s_method=runfile needs %s_runfile_url (an http(s):// URL, or a file:// path on the host for "
+                      "offline installs)." % (role, role))
+    elif not re.match(r"^(https?|file)://", url):
+        errors.append("%s_runfile_url=%r: use an http(s):// or file:// URL." % (role, url))
+    cerr = checksum_error(checksum)
+    if cerr:
+        errors.append("%s_runfile_checksum: %s — a runfile is never run unverified; set it to sha256:<digest> "
+                      "(NVIDIA publishes the digests next to the download)." % (role, cerr))
+    return errors
+
+
 def _secure_boot_path(p, family, build, gpu):
     """How the NVIDIA module gets loaded under Secure Boot, and what is missing when it cannot."""
     sb = gpu.get("secure_boot")
@@ -432,15 +447,7 @@ def driver_plan(p):
     wanted_version = str(p.get("version") or "").strip()
     if method == "runfile":
         url = str(p.get("runfile_url") or "").strip()
-        if not url:
-            errors.append("nvidia_driver_method=runfile needs nvidia_driver_runfile_url (an http(s):// URL, or a "
-                          "file:// path on the host for offline installs).")
-        elif not re.match(r"^(https?|file)://", url):
-            errors.append("nvidia_driver_runfile_url=%r: use an http(s):// or file:// URL." % url)
-        cerr = checksum_error(p.get("runfile_checksum"))
-        if cerr:
-            errors.append("nvidia_driver_runfile_checksum: %s — a runfile is never run unverified; set it to "
-                          "sha256:<digest> (NVIDIA publishes the digests next to the download)." % cerr)
+        errors.extend(_runfile_input_errors("nvidia_driver", url, p.get("runfile_checksum")))
         if not wanted_version:
             wanted_version = runfile_driver_version(url)
         if url and not wanted_version:
@@ -561,14 +568,7 @@ def toolkit_plan(p):
             p.get("distribution"), p.get("os_family")))
     if method == "runfile":
         url = str(p.get("runfile_url") or "").strip()
-        if not url:
-            errors.append("cuda_toolkit_method=runfile needs cuda_toolkit_runfile_url.")
-        elif not re.match(r"^(https?|file)://", url):
-            errors.append("cuda_toolkit_runfile_url=%r: use an http(s):// or file:// URL." % url)
-        cerr = checksum_error(p.get("runfile_checksum"))
-        if cerr:
-            errors.append("cuda_toolkit_runfile_checksum: %s — a runfile is never run unverified; set it to "
-                          "sha256:<digest>." % cerr)
+        errors.extend(_runfile_input_errors("cuda_toolkit", url, p.get("runfile_checksum")))
         rver, _bundled = runfile_cuda_version(url)
         if rver and rver != ver:
             errors.append("cuda_toolkit_runfile_url is CUDA %s but cuda_toolkit_version is %s." % (rver, ver))
