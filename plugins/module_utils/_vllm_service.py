@@ -7,6 +7,7 @@ from its environment, which the role writes to a 0600 EnvironmentFile.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 
@@ -225,3 +226,198 @@ def env_file(env: dict) -> str:
         v = str(env[k]).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         lines.append('%s="%s"' % (k, v))
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# vllm_runtime: container — the same entries as vllm/vllm-openai containers (community.docker.docker_container)
+
+# What the image runs: the module of the systemd unit's ExecStart, with the image's python3. Set explicitly
+# (the image's own ENTRYPOINT changed from this to `vllm serve` over releases) so the flags stay identical.
+CONTAINER_ENTRYPOINT = ("python3", "-m", "vllm.entrypoints.openai.api_server")
+CONTAINER_LABEL_PREFIX = "llmops.vllm_stack."
+NETWORK_MODES = ("bridge", "host")
+GPU_REQUESTS = ("nvidia", "cdi")
+_WILDCARDS = ("", "0.0.0.0", "::")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SHM_SIZE = re.compile(r"^[0-9]+[bBkKmMgGtTpP]?$")
+
+CONTAINER_DEFAULTS = {
+    "image": "vllm/vllm-openai:latest",
+    "entrypoint": list(CONTAINER_ENTRYPOINT),
+    "env_dir": "/etc/vllm",
+    "gpu_request": "nvidia",
+    "network_mode": "bridge",
+    "ipc_mode": "host",
+    "shm_size": "16G",
+    "restart_policy": "unless-stopped",
+    "health_start_period": 1800,
+    "stop_timeout": 90,
+    "home": "/var/lib/vllm",
+    "read_write_paths": [],
+    "read_only_paths": [],
+    "user": "",
+    "hardening": True,
+}
+
+
+def _container_options(options) -> dict:
+    opts = dict(CONTAINER_DEFAULTS)
+    opts.update({k: v for k, v in (options or {}).items() if v is not None})
+    return opts
+
+
+def container_args(service: dict, profile: str = "gpu", network_mode: str = "bridge") -> list[str]:
+    """The container's command: argv() without the ``python -m vllm.entrypoints.openai.api_server`` prefix
+    (CONTAINER_ENTRYPOINT runs it). With host networking the flags are identical to the systemd ExecStart; on a
+    bridge network vLLM listens on 0.0.0.0 inside the container and the entry's ``host`` becomes the address the
+    port is published on (container_params), so only the ``--host`` value differs. No secret is ever in it."""
+    args = argv(service, CONTAINER_ENTRYPOINT[0], profile)[len(CONTAINER_ENTRYPOINT):]
+    if network_mode != "host":
+        args[args.index("--host") + 1] = "0.0.0.0"
+    return args
+
+
+def container_environment(service: dict, profile: str = "gpu", api_key: str = "", base_env=None,
+                          user: str = "") -> dict:
+    """environment() for a container: no CUDA_VISIBLE_DEVICES (the device request hands the container exactly
+    the entry's GPUs, renumbered from 0), and USER/LOGNAME when it runs as a uid the image's /etc/passwd lacks
+    (torch resolves the user name through getpass, which fails without them)."""
+    env = environment(dict(service, gpus=[]), profile, api_key, base_env)
+    if user:
+        env.setdefault("USER", "vllm")
+        env.setdefault("LOGNAME", env["USER"])
+    return env
+
+
+def docker_env_file(env: dict) -> str:
+    """Text for docker_container's ``env_file``: ``NAME=value`` lines taken literally (no quoting, no escapes:
+    community.docker splits each line at the first '='). Values that format cannot carry raise ValueError."""
+    lines = []
+    for name in sorted(env):
+        value = str(env[name])
+        if not _ENV_NAME.match(name):
+            raise ValueError("environment variable name %r is not NAME=[A-Za-z_][A-Za-z0-9_]*" % (name,))
+        if "\n" in value or "\r" in value or value != value.strip():
+            raise ValueError("environment variable %s has a line break or surrounding whitespace, which a Docker "
+                             "env file cannot hold" % name)
+        lines.append("%s=%s" % (name, value))
+    return "\n".join(lines) + "\n"
+
+
+def _url_host(host: str) -> str:
+    """Where to reach a server bound to ``host`` from the same machine."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return "[%s]" % host if ":" in host else host
+
+
+def container_params(service: dict, profile: str = "gpu", options=None) -> dict:
+    """community.docker.docker_container parameters for one entry (plus ``health_url`` for the role's wait).
+
+    ``options``: CONTAINER_DEFAULTS keys (image, entrypoint, env_dir, gpu_request nvidia|cdi, network_mode
+    bridge|host, ipc_mode, shm_size, restart_policy, health_start_period, stop_timeout, home, read_write_paths,
+    read_only_paths, user, hardening). The API key is only in the env file, never in command, labels or here.
+    """
+    svc = normalize(service)
+    opts = _container_options(options)
+    network = opts["network_mode"]
+    host, port = str(svc["host"]), svc["port"]
+
+    device_requests = []
+    if profile == "gpu" and svc["gpus"]:
+        if opts["gpu_request"] == "cdi":
+            device_requests = [{"driver": "cdi", "device_ids": ["nvidia.com/gpu=%d" % g for g in svc["gpus"]]}]
+        else:
+            device_requests = [{"driver": "nvidia", "device_ids": [str(g) for g in svc["gpus"]],
+                                "capabilities": [["gpu"]]}]
+
+    mounts, targets = [], set()
+    wanted = [(svc.get("model"), True)] + [(opts["home"], False)] \
+        + [(p, False) for p in opts["read_write_paths"]] + [(p, True) for p in opts["read_only_paths"]]
+    for path, read_only in wanted:
+        if isinstance(path, str) and path.startswith("/") and path.rstrip("/") not in targets:
+            path = path.rstrip("/") or "/"
+            targets.add(path)
+            mounts.append({"type": "bind", "source": path, "target": path, "read_only": read_only})
+
+    if network == "host":
+        published, inner = [], host
+    else:
+        bind = "[%s]" % host if ":" in host else host
+        published = ["%s:%d:%d" % (bind, port, port) if host else "%d:%d" % (port, port)]
+        inner = "0.0.0.0"
+    probe_host = _url_host(inner).strip("[]")
+    health_test = ["CMD", "python3", "-c",
+                   "import http.client,sys; c=http.client.HTTPConnection(%r, %d, timeout=5); "
+                   "c.request('GET', '/health'); sys.exit(0 if c.getresponse().status == 200 else 1)"
+                   % (probe_host, port)]
+
+    ipc = opts["ipc_mode"] or None
+    return {
+        "name": "vllm-%s" % svc["name"],
+        "image": svc.get("image") or opts["image"],
+        "entrypoint": list(opts["entrypoint"]),
+        "command": container_args(svc, profile, network),
+        "env_file": "%s/%s.env" % (opts["env_dir"].rstrip("/"), svc["name"]),
+        "device_requests": device_requests,
+        "mounts": mounts,
+        "network_mode": network,
+        "published_ports": published,
+        "ipc_mode": ipc,
+        # /dev/shm is the host's with ipc host; the size only applies to a private IPC namespace
+        "shm_size": None if ipc == "host" else opts["shm_size"],
+        "healthcheck": {"test": health_test, "interval": "30s", "timeout": "10s", "retries": 3,
+                        "start_period": "%ds" % int(opts["health_start_period"])},
+        "restart_policy": opts["restart_policy"],
+        "stop_timeout": int(opts["stop_timeout"]),
+        "labels": {CONTAINER_LABEL_PREFIX + "service": svc["name"],
+                   CONTAINER_LABEL_PREFIX + "served_model_name": str(svc["served_model_name"]),
+                   CONTAINER_LABEL_PREFIX + "port": str(port)},
+        "user": opts["user"] or None,
+        "security_opts": ["no-new-privileges:true"] if opts["hardening"] else [],
+        "health_url": "http://%s:%d/health" % (_url_host(host), port),
+    }
+
+
+def container_problems(services, options=None) -> list[dict]:
+    """What only the container runtime cannot do with an otherwise valid list (problems() checks the rest)."""
+    out = []
+    opts = _container_options(options)
+
+    def add(var, msg, fix):
+        out.append({"variable": var, "message": msg, "fix": fix})
+
+    if opts["network_mode"] not in NETWORK_MODES:
+        add("vllm_container_network_mode", "%r is not one of %s" % (opts["network_mode"], ", ".join(NETWORK_MODES)),
+            "use bridge (ports published per service) or host")
+    if opts["gpu_request"] not in GPU_REQUESTS:
+        add("vllm_container_gpu_request", "%r is not one of %s" % (opts["gpu_request"], ", ".join(GPU_REQUESTS)),
+            "use nvidia (docker --gpus) or cdi (needs the CDI spec of the nvidia_container_toolkit role)")
+    if opts["ipc_mode"] != "host" and not _SHM_SIZE.match(str(opts["shm_size"])):
+        add("vllm_container_shm_size", "%r is not a size such as 16G" % (opts["shm_size"],),
+            "use <number>[B|K|M|G|T|P]; tensor parallelism needs several GiB of /dev/shm (or ipc host)")
+    if not isinstance(services, list):
+        return out
+    for i, raw in enumerate(services):
+        if not isinstance(raw, dict):
+            continue
+        var = "vllm_services[%d]" % i
+        model = raw.get("model")
+        if isinstance(model, str) and model and not model.startswith("/"):
+            add(var + ".model", "%r is not a directory on the host; the container only sees the model directory "
+                "mounted read-only (and the hub is offline)" % model,
+                "download it first (model_download_models with a local_dir) and set model to that absolute path")
+        host = str(raw.get("host", "0.0.0.0"))
+        if opts["network_mode"] == "bridge" and host not in _WILDCARDS:
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                add(var + ".host", "%r is not an IP address; Docker publishes ports on IP addresses only" % host,
+                    "use the host's IP address (or 0.0.0.0), or vllm_container_network_mode: host")
+        image = raw.get("image")
+        if image is not None and (not isinstance(image, str) or not image or any(c.isspace() for c in image)):
+            add(var + ".image", "%r is not an image reference" % (image,),
+                "use e.g. registry.example.com/vllm/vllm-openai:v0.20.0, or leave it out for vllm_container_image")
+    return out
