@@ -36,10 +36,6 @@ def ray_env_file(env):
     return env_file(env)
 
 
-def ray_firewall_ports(role, port=6379, ports=None):
-    return mn.firewall_ports(role, port, ports)
-
-
 class FilterModule:
     def filters(self):
         return {
@@ -48,5 +44,4 @@ class FilterModule:
             "ray_interface_ipv4": ray_interface_ipv4,
             "ray_execstart": ray_execstart,
             "ray_env_file": ray_env_file,
-            "ray_firewall_ports": ray_firewall_ports,
         }

@@ -177,20 +177,6 @@ def ray_start_argv(ray_bin, role, node_ip, port=6379, head_address=None, num_gpu
     return out
 
 
-def firewall_ports(role, port=6379, ports=None):
-    """TCP ports (``"6379/tcp"``, ``"10002-19999/tcp"``) a node's firewall must open to the other nodes."""
-    ports = ports or {}
-    out = ["%d/tcp" % int(port)] if role == "head" else []
-    for key, dummy in NODE_PORT_FLAGS:
-        if key in ("min_worker", "max_worker", "dashboard_agent_listen"):
-            continue
-        if ports.get(key):
-            out.append("%d/tcp" % int(ports[key]))
-    if ports.get("min_worker") and ports.get("max_worker"):
-        out.append("%d-%d/tcp" % (int(ports["min_worker"]), int(ports["max_worker"])))
-    return out
-
-
 # ------------------------------------------------------------------------------------------ the cluster
 def _nodes_count(value):
     if isinstance(value, list):

@@ -267,11 +267,3 @@ def test_head_and_worker_argv():
 def test_argv_refuses_incomplete_settings(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         mn.ray_start_argv("ray", **kwargs)
-
-
-def test_firewall_ports():
-    ports = {"node_manager": 6380, "object_manager": 6381, "runtime_env_agent": 6382, "dashboard_agent_grpc": 6383,
-             "dashboard_agent_listen": 52365, "metrics_export": 6384, "min_worker": 10002, "max_worker": 19999}
-    assert mn.firewall_ports("head", 6379, ports) == ["6379/tcp", "6380/tcp", "6381/tcp", "6382/tcp", "6383/tcp",
-                                                      "6384/tcp", "10002-19999/tcp"]
-    assert mn.firewall_ports("worker", 6379, {"node_manager": 6380}) == ["6380/tcp"]
