@@ -30,6 +30,11 @@ run_unit() {
   return $rc
 }
 
+run_e2e_model_download() {
+  # the model_download role on localhost against the local fake hub: check, download, re-run, corruption, offline
+  python tests/support/model_download_role_e2e.py
+}
+
 run_lint() {
   ansible-lint --profile production --offline -q
 }
@@ -85,6 +90,11 @@ run_build() {
 run_molecule() {
   local s rc=0
   for s in "$@"; do
+    if [[ "$s" == vllm_cpu ]]; then
+      # offline wheelhouse + tiny models on the host, mounted read-only into the container (idempotent)
+      read -r LLMOPS_WHEELHOUSE LLMOPS_TINY_MODELS < <(bash scripts/cpu-assets.sh) || return 1
+      export LLMOPS_WHEELHOUSE LLMOPS_TINY_MODELS
+    fi
     local t0=$SECONDS
     if molecule test -s "$s"; then
       echo "molecule $s: passed in $((SECONDS - t0)) s"
@@ -100,7 +110,7 @@ all_scenarios() {
 }
 
 STAGES=("$@")
-[[ ${#STAGES[@]} -eq 0 ]] && STAGES=(unit lint sanity build molecule)
+[[ ${#STAGES[@]} -eq 0 ]] && STAGES=(unit lint sanity build e2e molecule)
 i=0
 while [[ $i -lt ${#STAGES[@]} ]]; do
   s="${STAGES[$i]}"; i=$((i + 1))
@@ -109,9 +119,10 @@ while [[ $i -lt ${#STAGES[@]} ]]; do
     lint) stage ansible-lint run_lint ;;
     sanity) stage sanity run_sanity ;;
     build) stage build-install-doc run_build ;;
+    e2e) stage e2e-model-download run_e2e_model_download ;;
     molecule)
       names=()
-      while [[ $i -lt ${#STAGES[@]} && ! "${STAGES[$i]}" =~ ^(unit|lint|sanity|build|molecule)$ ]]; do
+      while [[ $i -lt ${#STAGES[@]} && ! "${STAGES[$i]}" =~ ^(unit|lint|sanity|build|e2e|molecule)$ ]]; do
         names+=("${STAGES[$i]}"); i=$((i + 1))
       done
       [[ ${#names[@]} -eq 0 ]] && mapfile -t names < <(all_scenarios)
