@@ -232,10 +232,10 @@ def check_cluster(nodes, profile="gpu"):
     result = {"problems": problems, "warnings": warnings, "size": size, "head": None, "head_address": None,
               "gpus_per_node": None}
     if len(heads) != 1:
+        names = ", ".join(n["host"] for n in heads) or "none"
         problems.append(_problem(
             None, "ray_head",
-            "the inventory group ray_head has %d hosts (%s)" % (len(heads), ", ".join(n["host"] for n in heads)
-                                                                  or "none"),
+            "the inventory group ray_head has %d hosts (%s)" % (len(heads), names),
             "put exactly one host in ray_head (it runs the GCS and the vLLM service) and the others in ray_workers"))
     head = heads[0] if heads else None
     if head:
@@ -388,8 +388,8 @@ def _check_service(i, svc, head, size, per_node, profile, problems, warnings):
     if svc.get("distributed_executor_backend") != RAY_BACKEND:
         problems.append(_problem(
             host, var + ".distributed_executor_backend",
-            "%s spans %s nodes but distributed_executor_backend is %r" % (name, svc.get("nodes"),
-                                                                         svc.get("distributed_executor_backend")),
+            "%s spans %s nodes but distributed_executor_backend is %r"
+            % (name, svc.get("nodes"), svc.get("distributed_executor_backend")),
             "set %s.distributed_executor_backend: ray (the mp backend across nodes needs a vLLM process per node, "
             "which this collection does not run)" % var))
     nodes = _nodes_count(svc.get("nodes"))
