@@ -21,18 +21,22 @@ The engine replays vLLM's own start-up accounting (read in the released wheels 0
 4. non-torch memory grown after the init snapshot: cuBLAS/cuDNN workspaces and kernel modules (0.25 GiB from
    0.17, 0.13 GiB before), plus at TP >= 2 the NCCL buffers and the FlashInfer all-reduce fusion workspace that
    0.17+ enables on Hopper/Blackwell (about 1.8-2 GiB per GPU in the H100 logs; 0.4 GiB in 0.11).
-5. CUDA graphs: ``profile_cudagraph_memory`` measures the first capture plus one more graph per mode and
-   extrapolates; the engine models it per captured graph and layer. vLLM subtracts it from 0.20 on
-   (``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1``); up to 0.19 graphs live outside the budget.
+5. CUDA graphs: ``profile_cudagraph_memory`` (0.18 on) captures the two largest graphs of each mode and
+   extrapolates, ``max(first_PIECEWISE, first_FULL) + (n_PIECEWISE - 1) * per_graph_PIECEWISE + (n_FULL - 1) *
+   per_graph_FULL``; the engine replays those terms (``_cudagraph_profile``): the first FULL capture holds FA3's
+   split-KV buffers of the largest decode batch (Hopper only), every further graph costs its nodes per decoder layer.
+   vLLM subtracts the estimate from 0.20 on (``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1``); up to 0.19 graphs live
+   outside the budget (before 0.18, which logs no estimate, a per-layer model of the captured pool).
 6. ``available_kv = requested - weights - activation_peak - non_torch [- cudagraphs]``; the KV spec per layer
    (``kv_cache_interface``), grouping of hybrid models (``_get_kv_cache_groups_uniform_page_size``), the fit check
    and its binary search for the largest ``max_model_len`` (``_check_enough_kv_cache_memory``), block count,
    "GPU KV cache size" and "Maximum concurrency" as each version prints them.
 
 Constants that cannot be derived from source (non-torch sizes, the sampler's per-logit bytes, CUDA-graph bytes
-per captured layer) were read off the llm-d H100 logs in ``shared/fixtures/memory/calibration.csv`` as global
-per-version values, never per model. ``estimate()`` returns the data; a plan that cannot work is ``fits: false``
-with ``reasons`` (vLLM's wording where vLLM has one) and ``suggestions``; only malformed input raises ValueError.
+per captured layer) were read off the llm-d H100 logs in ``shared/fixtures/memory/calibration.csv`` and, for 0.20,
+the H200 starts in ``tests/benchmarks/h200_vllm020.csv``, as global per-version values, never per model.
+``estimate()`` returns the data; a plan that cannot work is ``fits: false`` with ``reasons`` (vLLM's wording where
+vLLM has one) and ``suggestions``; only malformed input raises ValueError.
 """
 from __future__ import annotations
 
@@ -60,9 +64,29 @@ NON_TORCH_TP1 = {"v0_6": int(0.35 * GiB), "v0_7": int(0.25 * GiB), "v1_old": int
 COMM_TP_OLD = int(0.42 * GiB)  # 0.8-0.16, TP >= 2 (llm-d-benchmark 0.11 H100 TP2: 0.55 - 0.13)
 COMM_TP_NEW_BASE = int(1.75 * GiB)  # >= 0.17, TP >= 2 (llm-d H100: 2.07 GiB at TP2, 2.21 GiB at TP4)
 COMM_TP_NEW_PER_RANK = int(0.07 * GiB)
-# CUDA-graph memory per captured graph and decoder layer (from vLLM 0.19's own "Estimated CUDA graph memory")
+# CUDA-graph memory per captured graph and decoder layer (from vLLM 0.19's own "Estimated CUDA graph memory");
+# the model of the captured pool before 0.18, which has no profiler of its own
 CG_LAYER_BYTES = {"dense": 190 * KiB, "moe": 290 * KiB, "moe_mxfp4": 510 * KiB}
 CG_FIXED_BYTES = int(0.10 * GiB)
+# >= 0.18: profile_cudagraph_memory, replayed term by term (see _cudagraph_profile)
+CG_MAX_NUM_SPLITS = 32  # attention_config.flash_attn_max_num_splits_for_cuda_graph (FA3 split-KV buffers)
+CG_MIN_PER_GRAPH = 1 * MiB  # "Use at least 1 MiB per graph for driver overhead"
+CG_CAPTURE_WORKSPACE = 32 * MiB  # cuBLAS workspace of the capture stream, taken by the first capture
+# What one more captured graph costs per decoder layer (graph-exec nodes and pool growth; the driver and allocator
+# hand it out in 2 MiB steps, so single graphs read 0-6 MiB). Hidden size and batch size do not enter (Qwen3-0.6B and
+# Llama-3.1-8B cost the same per graph on the H200). It depends on the torch/CUDA build a vLLM release pins, so it is
+# one global value per release line:
+#   0.18-0.19 (same profiler code): median per layer of the per-graph samples vLLM 0.19 logs at DEBUG
+#     ("Estimated PIECEWISE/FULL CUDA graph memory: F MiB first-capture + (51-1) x P MiB per-graph") in 17 llm-d H100
+#     runs of 10 dense models;
+#   0.20+ (torch 2.11, CUDA 13): mean per layer of the 4 dense H200 starts (tests/benchmarks/h200_vllm020.csv),
+#     after the FA3 buffers.
+# MoE and MLA layers launch more kernels and cost the extra share below, from the same 0.19 DEBUG samples (MoE 1.2x:
+# Qwen3-30B-A3B, Mixtral; MoE + MLA 1.7x: DeepSeek-V2-Lite, Kimi-VL) and, for MXFP4 MoE (2.5x), the one gpt-oss-20b
+# estimate 0.19 logged.
+CG_GRAPH_LAYER_BYTES = {(0, 18): 179 * KiB, (0, 20): 83 * KiB}
+CG_LAYER_EXTRA = {"moe": 0.2, "moe_mxfp4": 1.5, "mla": 0.5}
+HOPPER_TAGS = ("h100", "h200", "h800", "h20", "gh200")
 CUDA_CONTEXT_BYTES = int(0.5 * GiB)  # torch CUDA context, outside vLLM's budget (taken before the snapshot)
 MXFP4_INTERMEDIATE_ALIGN = 256  # MXFP4 MoE kernels pad the expert intermediate size on load
 
@@ -117,6 +141,12 @@ def _default_util(ver):
 def _is_big_gpu(total, gpu_name):
     """arg_utils.get_batch_defaults: >= 70 GiB and not an A100 gets the H100-class defaults."""
     return total >= 70 * GiB and "a100" not in (gpu_name or "").lower()
+
+
+def _is_hopper(gpu_name):
+    """FA3 runs on Hopper (sm90); an unnamed GPU is taken as one (the larger CUDA-graph estimate)."""
+    name = (gpu_name or "").lower()
+    return not name or any(tag in name for tag in HOPPER_TAGS)
 
 
 def _batch_defaults(ver, total, gpu_name):
@@ -360,14 +390,78 @@ def _non_torch_bytes(ctx):
     return base + comm
 
 
+def _split_kv_buffers(ctx, arch, num_tokens):
+    """FA3 split-KV buffers of one attention call at ``num_tokens`` decode tokens (bytes).
+
+    With FULL CUDA graphs the FA3 metadata builders (``flash_attn.py``, ``mla/flashattn_mla.py``) pass
+    ``num_splits=flash_attn_max_num_splits_for_cuda_graph`` for every batch up to the largest capture size, and
+    FA3's ``mha_fwd`` then allocates ``out_accum [splits, heads, tokens, head_dim_v]`` and ``softmax_lse_accum
+    [splits, heads, tokens]`` in fp32 inside the captured graph. Only FA3 (Hopper) does this; FA2 (Ampere/Ada) and
+    FlashInfer (Blackwell) keep no such buffer. FA3 MLA takes no fp8 KV cache (FlashMLA then runs, with a
+    per-batch accumulator only).
+    """
+    if not ctx.hopper or not num_tokens:
+        return 0
+    heads = _cdiv(arch.num_attention_heads, ctx.tp)
+    if arch.use_mla:
+        head_v = arch.kv_lora_rank
+        splits = 1 if str(ctx.kv_cache_dtype or "auto").lower().startswith("fp8") else CG_MAX_NUM_SPLITS
+    else:
+        head_v = arch.o_head_dim or arch.head_dim
+        splits = CG_MAX_NUM_SPLITS
+    return splits * heads * num_tokens * (head_v + 1) * 4
+
+
+def _cudagraph_profile(ctx, arch, stage, sizes):
+    """``gpu_model_runner.profile_cudagraph_memory`` (0.18 on; its estimate is subtracted from 0.20).
+
+    For each mode (PIECEWISE for every capture size, FULL for the decode sizes up to ``max_num_seqs``) vLLM
+    captures the two largest graphs into a scratch pool and reads ``torch.cuda.mem_get_info`` around each:
+    ``first`` is the largest graph, ``per_graph`` the second (at least 1 MiB), and the estimate is
+    ``max(first_PIECEWISE, first_FULL) + (n_PIECEWISE - 1) * per_graph_PIECEWISE + (n_FULL - 1) * per_graph_FULL``.
+
+    * first FULL: the attention call runs inside the graph (``force_attention``), so it holds the FA3 split-KV
+      buffers of the largest decode batch (``_split_kv_buffers``: 256 MiB for 32 heads x 128 at 512 tokens), plus
+      the graph itself; the other activations reuse blocks that the piecewise captures cached.
+    * first PIECEWISE: attention runs outside the pieces and is skipped in the dummy run; the warm-up (default
+      allocator) and the capture (graph pool) each keep the forward transient of the largest size, plus the capture
+      stream's cuBLAS workspace and the graph itself.
+    * per graph: a smaller graph reuses the pool blocks of the larger one, so what grows is the graph's own nodes,
+      per decoder layer (CG_GRAPH_LAYER_BYTES, more for MoE and MLA layers): neither hidden size nor batch size
+      enters.
+    """
+    start, end = _stage_layers(arch.num_layers, ctx.pp)[stage]
+    mxfp4 = bool(ctx.quant and ctx.quant["method"] in ("mxfp4", "gpt_oss_mxfp4"))
+    weight = 0.0
+    for i in range(start, end):
+        weight += 1.0
+        if arch.moe_layers[i]:
+            weight += CG_LAYER_EXTRA["moe_mxfp4" if mxfp4 else "moe"]
+        if arch.use_mla and arch.layer_kinds[i] in ("full", "sliding", "chunked"):
+            weight += CG_LAYER_EXTRA["mla"]
+    layer_bytes = CG_GRAPH_LAYER_BYTES[(0, 20) if ctx.ver >= (0, 20) else (0, 18)]
+    per_graph = max(int(weight * layer_bytes), CG_MIN_PER_GRAPH)
+    full_sizes = [s for s in sizes if s <= ctx.max_num_seqs]
+    transient = _forward_peak_bytes(arch, sizes[-1], ctx.tp, ctx.act_dtype_bytes, ctx.quant, (start, end),
+                                    ctx.ver >= (0, 16))
+    first_pw = 2 * transient + CG_CAPTURE_WORKSPACE + per_graph
+    first_full = _split_kv_buffers(ctx, arch, full_sizes[-1]) + per_graph if full_sizes else 0
+    total = max(first_pw, first_full) + (len(sizes) - 1) * per_graph + max(len(full_sizes) - 1, 0) * per_graph
+    return {"first_piecewise": first_pw, "first_full": first_full, "per_graph": per_graph,
+            "graphs_piecewise": len(sizes), "graphs_full": len(full_sizes), "total": int(total)}
+
+
 def _cudagraph_bytes(ctx, arch, stage):
-    """Model of profile_cudagraph_memory (FULL_AND_PIECEWISE: piecewise graphs for every capture size, full
-    graphs for decode sizes up to max_num_seqs)."""
+    """CUDA-graph memory of one GPU of ``stage``: from 0.18 vLLM's own estimate (``_cudagraph_profile``; logged
+    from 0.18, subtracted from 0.20); before 0.18 a per-layer model of the graphs captured after the KV cache
+    (FULL_AND_PIECEWISE: piecewise graphs for every capture size, full graphs for decode sizes up to max_num_seqs)."""
     if ctx.enforce_eager or ctx.engine == "v0" or ctx.pooling_encoder:
         return 0
     sizes = _capture_sizes(ctx.max_num_seqs, ctx.max_num_batched_tokens)
     if not sizes:
         return 0
+    if ctx.ver >= (0, 18):
+        return _cudagraph_profile(ctx, arch, stage, sizes)["total"]
     n_pw = len(sizes)
     n_full = len([s for s in sizes if s <= ctx.max_num_seqs])
     start, end = _stage_layers(arch.num_layers, ctx.pp)[stage]
@@ -675,7 +769,8 @@ def estimate(model_config, *, gpu_memory_bytes, tensor_parallel_size=1, pipeline
 
     ctx = _Ctx(ver=ver, engine=engine, tp=tp, pp=pp, util=util, total=total, quant=quant, pooling=pooling,
                pooling_encoder=pooling_encoder, max_num_seqs=seqs, max_num_batched_tokens=tokens, block_size=bs,
-               kv_bytes=kv_bytes, kv_cache_dtype=kv_cache_dtype, act_dtype_bytes=d, enforce_eager=enforce_eager)
+               kv_bytes=kv_bytes, kv_cache_dtype=kv_cache_dtype, act_dtype_bytes=d, enforce_eager=enforce_eager,
+               hopper=_is_hopper(gpu_name))
 
     reasons.extend(_parallel_reasons(arch, tp, pp, quant))
     layout_ok = not any("attention heads" in r or "pipeline_parallel_size" in r for r in reasons)

@@ -3,6 +3,12 @@
 
 Data: ../shared/fixtures/memory/calibration.csv (one row per real vLLM start, from public logs) and
 hf_configs.json (the config.json of those models). Rows whose model has no config are skipped and counted.
+A second source, tests/benchmarks/h200_vllm020.csv (same columns), holds the lead's own vLLM 0.20.0 starts on a lent
+H200 (dummy weights; the configs are those of tests/device/models, identical to hf_configs.json): it is reported as
+its own section, because 0.20 is the first release that subtracts its CUDA-graph estimate from the KV budget and the
+llm-d rows stop at 0.19. Its GPU total (139.80 GiB) is NVML's total minus the driver-reserved memory; the logged
+"equivalent to --gpu-memory-utilization" lines (util - estimate / total, rounded to 4 places) bound it to
+139.44-140.94 GiB.
 
 Three passes over the same rows:
   1. checkpoint size given (logged "Model loading took" x TP x PP, as a preflight reads it from the index):
@@ -11,13 +17,15 @@ Three passes over the same rows:
   2. no size given: weights_bytes_per_gpu from config.json alone against the logged weights;
   3. verdicts: rows that started against rows that FAILED (notes say FAILED).
 Extra: CUDA-graph estimate against vLLM 0.19's own logged estimate, where the log has one.
+Section 5: the H200 starts (KV, the subtracted CUDA-graph estimate, tokens, verdicts), with the same KV targets.
 
 The log has the loaded size; the index has the on-disk one (equal for plain checkpoints; a bf16 checkpoint run in
 fp32 or MXFP4 experts padded on load differ): the size given in pass 1 is the logged size mapped back to disk with
 the engine's own on-disk/loaded ratio of config.json.
 
 Inputs are read from the row as the run had them: vLLM version, GPU total, TP/PP, utilization, max_model_len,
-dtype, block size; "Free memory on device ... (F/T GiB)" in a FAILED note becomes free_memory_bytes. Three RedHatAI
+dtype, block size, and from the notes max_num_seqs=N, max_num_batched_tokens=N and enforce_eager=True where they
+say so; "Free memory on device ... (F/T GiB)" in a FAILED note becomes free_memory_bytes. Three RedHatAI
 checkpoints are described in hf_configs.json by their base model's config (no quantization_config); the benchmark
 adds the quantization_config those checkpoints ship (compressed-tensors, 8-bit per-channel; FP8 for
 "FP8-dynamic", INT8 for "w8a8") so that pass 2 sizes the checkpoint that ran, not the base model.
@@ -47,6 +55,8 @@ from ansible_collections.llmops.vllm_stack.plugins.module_utils import _vllm_mem
 
 GiB = 1 << 30
 H100_TOTAL_GIB = 79.19  # what vLLM prints for an H100 80GB (rows that left gpu_total_gib empty ran on H100s)
+CALIBRATION = os.path.join(SHARED, "fixtures", "memory", "calibration.csv")
+H200_ROWS = os.path.join(ROOT, "tests", "benchmarks", "h200_vllm020.csv")
 
 
 def _num(text):
@@ -78,11 +88,13 @@ def _quant_patch(model):
             "config_groups": {"group_0": group}}
 
 
-def load_rows():
+def load_rows(path=CALIBRATION, gpu_from_column=False):
+    """Rows of a calibration CSV. ``gpu_from_column``: name the GPU as the row's ``gpu`` column does (the H200
+    file); the llm-d rows keep the rule they were calibrated with ("H100" above 70 GiB, else unnamed)."""
     with open(os.path.join(SHARED, "fixtures", "memory", "hf_configs.json"), encoding="utf-8") as handle:
         configs = json.load(handle)
     rows, skipped = [], []
-    with open(os.path.join(SHARED, "fixtures", "memory", "calibration.csv"), encoding="utf-8") as handle:
+    with open(path, encoding="utf-8") as handle:
         for raw in csv.DictReader(handle):
             model = raw["model"]
             if model not in configs:
@@ -110,6 +122,15 @@ def load_rows():
                 "free": float(free.group(1)) * GiB if free else None,
                 "version_text": raw["vllm_version"].split(" ")[0],
             }
+            seqs = re.search(r"max_num_seqs=(\d+)", notes)
+            tokens = re.search(r"max_num_batched_tokens=(\d+)", notes)
+            row["max_num_seqs"] = int(seqs.group(1)) if seqs else None
+            row["max_num_batched_tokens"] = int(tokens.group(1)) if tokens else None
+            row["enforce_eager"] = "enforce_eager=True" in notes
+            if gpu_from_column:
+                row["gpu_name"] = raw["gpu"] or None
+            else:
+                row["gpu_name"] = "H100" if row["total"] > 70 * GiB else None
             breakdown = re.search(r"\[non_kv,peak_act,non_torch,weights GiB\]: ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+)",
                                   notes)
             row["logged_act"] = float(breakdown.group(2)) if breakdown else None
@@ -130,8 +151,9 @@ def _estimate(row, weights_bytes):
         row["config"], gpu_memory_bytes=int(row["total"]), tensor_parallel_size=row["tp"],
         pipeline_parallel_size=row["pp"], gpu_memory_utilization=row["util"], max_model_len=row["max_model_len"],
         dtype=row["dtype"], block_size=row["block_size"], vllm_version=row["version"], weights_bytes=weights_bytes,
-        free_memory_bytes=int(row["free"]) if row["free"] else None,
-        gpu_name="H100" if row["total"] > 70 * GiB else None)
+        free_memory_bytes=int(row["free"]) if row["free"] else None, gpu_name=row["gpu_name"],
+        max_num_seqs=row["max_num_seqs"], max_num_batched_tokens=row["max_num_batched_tokens"],
+        enforce_eager=row["enforce_eager"])
 
 
 def run_engine(row, with_size):
@@ -265,7 +287,50 @@ def main():
     if cg_err:
         print(f"  CUDA-graph abs error: median {statistics.median(cg_err):.2f} GiB, p90 {pct(cg_err, 0.9):.2f} GiB "
               f"(rows: {len(cg_err)})")
+    print()
+    h200_section()
     return 0
+
+
+def h200_section():
+    """Section 5: vLLM 0.20.0 on an H200, where the CUDA-graph estimate is subtracted from the KV budget."""
+    rows, skipped = load_rows(H200_ROWS, gpu_from_column=True)
+    print("== 5. vLLM 0.20.0 on an H200 (tests/benchmarks/h200_vllm020.csv): KV, subtracted CUDA-graph estimate, "
+          "verdicts ==")
+    if skipped:
+        print(f"  skipped (no config in hf_configs.json): {', '.join(sorted(set(short(m) for m in skipped)))}")
+    head = (f"{'model':34} {'util':>4} {'len':>6} {'eager':>5} | {'logged':>7} {'engine':>7} {'err':>6} | "
+            f"{'cg log':>6} {'engine':>6} {'err':>6} | {'tok':>8} {'logtok':>8} | verdict")
+    print(head)
+    print("-" * len(head))
+    kv_err, cg_err, right = [], [], 0
+    for row in rows:
+        res = run_engine(row, True)
+        kv = res["kv_cache_bytes"] / GiB
+        err = kv - row["kv"]
+        kv_err.append(abs(err))
+        cg = res["cudagraph_bytes"] / GiB
+        if row["logged_cg"] is not None:
+            cg_err.append(abs(cg - row["logged_cg"]))
+            cg_text = f"{row['logged_cg']:>6.2f} {cg:>6.2f} {cg - row['logged_cg']:>+6.2f}"
+        else:
+            cg_text = f"{'-':>6} {cg:>6.2f} {'':>6}"
+        actual = "FAILED" if row["failed"] else "started"
+        predicted = "fits" if res["fits"] else "fails"
+        ok = (predicted == "fits") == (actual == "started")
+        right += ok
+        tokens = res["kv_cache_tokens"] if res["fits"] else "-"
+        print(f"{short(row['model']):34} {row['util']:>4} {row['max_model_len']:>6} "
+              f"{'yes' if row['enforce_eager'] else 'no':>5} | {row['kv']:>7.2f} {kv:>7.2f} {err:>+6.2f} | "
+              f"{cg_text} | {tokens:>8} {row['tokens'] or '-':>8} | {actual} / engine {predicted}"
+              f"{'' if ok else '  XX'}")
+    print()
+    print(f"  engine KV abs error: median {statistics.median(kv_err):.3f} GiB, p90 {pct(kv_err, 0.9):.3f} GiB, "
+          f"max {max(kv_err):.3f} GiB (rows: {len(kv_err)})   target median <= 0.3, p90 <= 0.75 GiB")
+    if cg_err:
+        print(f"  CUDA-graph estimate abs error: median {statistics.median(cg_err):.3f} GiB, max {max(cg_err):.3f} GiB "
+              f"(rows: {len(cg_err)})")
+    print(f"  verdicts right: {right}/{len(rows)}")
 
 
 if __name__ == "__main__":

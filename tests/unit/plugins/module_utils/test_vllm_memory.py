@@ -246,6 +246,101 @@ def test_0_20_subtracts_the_cudagraph_estimate_and_raises_the_default_util():
     assert 0.3 * GiB < new["cudagraph_bytes"] < 1.5 * GiB
 
 
+# ---- vLLM 0.20 on an H200: the subtracted CUDA-graph estimate (tests/benchmarks/h200_vllm020.csv, real logs) ----
+
+H200_CSV = os.path.join(ROOT, "tests", "benchmarks", "h200_vllm020.csv")
+H200_NAME = "NVIDIA H200"
+
+
+def h200_rows(with_estimate=False):
+    with open(H200_CSV, encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return [pytest.param(raw, id=f"{raw['model'].split('/')[-1]}-u{raw['gpu_memory_utilization']}-"
+                                 f"{raw['max_model_len']}{'-eager' if 'enforce_eager=True' in raw['notes'] else ''}")
+            for raw in rows if not with_estimate or "est CUDA graph" in raw["notes"]]
+
+
+def _h200_estimate(raw, **changes):
+    notes = raw["notes"]
+    kwargs = dict(gpu_memory_bytes=int(float(raw["gpu_total_gib"]) * GiB),
+                  gpu_memory_utilization=float(raw["gpu_memory_utilization"]),
+                  max_model_len=int(raw["max_model_len"]), vllm_version=raw["vllm_version"], gpu_name=H200_NAME,
+                  max_num_seqs=int(re.search(r"max_num_seqs=(\d+)", notes).group(1)),
+                  max_num_batched_tokens=int(re.search(r"max_num_batched_tokens=(\d+)", notes).group(1)),
+                  enforce_eager="enforce_eager=True" in notes)
+    kwargs.update(changes)
+    return vm.estimate(HF[raw["model"]], **kwargs)
+
+
+@pytest.mark.parametrize("raw", h200_rows(with_estimate=True))
+def test_0_20_cudagraph_estimate_matches_what_vllm_logged_on_the_h200(raw):
+    logged = float(re.search(r"est CUDA graph ([\d.]+) GiB", raw["notes"]).group(1))
+    res = _h200_estimate(raw)
+    assert res["cudagraph_applied"] is True
+    assert res["cudagraph_bytes"] / GiB == pytest.approx(logged, abs=0.15)
+
+
+@pytest.mark.parametrize("raw", h200_rows())
+def test_0_20_kv_cache_and_verdict_match_the_h200_logs(raw):
+    res = _h200_estimate(raw)
+    # dummy weights are laid out from config.json, so the loaded size is the config's
+    assert res["weights_bytes_per_gpu"] / GiB == pytest.approx(float(raw["weights_gib"]), abs=0.05)
+    assert res["kv_cache_bytes"] / GiB == pytest.approx(float(raw["kv_cache_gib"]), abs=0.3)
+    assert res["fits"] is ("FAILED" not in raw["notes"])
+    if "enforce_eager=True" in raw["notes"]:
+        assert res["cudagraph_bytes"] == 0
+
+
+def test_first_full_capture_holds_fa3_split_kv_buffers_that_tp_divides():
+    # FA3 mha_fwd allocates out_accum + softmax_lse_accum: splits x heads x tokens x (head_dim_v + 1) fp32, for the
+    # largest decode graph; the per-graph part depends on the layers only, which TP does not change
+    raw = next(p.values[0] for p in h200_rows() if p.values[0]["model"] == "Qwen/Qwen3-32B")
+    tp1 = _h200_estimate(raw)["cudagraph_bytes"]
+    tp2 = _h200_estimate(raw, tensor_parallel_size=2)["cudagraph_bytes"]
+    arch = mc.normalize(HF["Qwen/Qwen3-32B"])
+    buffers = vm.CG_MAX_NUM_SPLITS * arch.num_attention_heads * 512 * (arch.head_dim + 1) * 4
+    assert tp1 - tp2 == pytest.approx(buffers / 2, rel=0.01)
+
+
+def test_split_kv_buffers_only_on_hopper_where_fa3_runs():
+    settings = dict(gpu_memory_bytes=H100, max_model_len=8192, max_num_seqs=1024, max_num_batched_tokens=8192,
+                    vllm_version="0.20.0")
+    hopper = vm.estimate(LLAMA_8B, gpu_name="NVIDIA H100 80GB HBM3", **settings)["cudagraph_bytes"]
+    ampere = vm.estimate(LLAMA_8B, gpu_name="NVIDIA A100-SXM4-80GB", **settings)["cudagraph_bytes"]
+    assert hopper >= vm.CG_MAX_NUM_SPLITS * 32 * 512 * 128 * 4  # Llama-3.1-8B: 32 heads x 128
+    assert 0 < ampere < hopper
+
+
+def test_fewer_capture_sizes_mean_fewer_extrapolated_graphs():
+    small = vm.estimate(LLAMA_8B, gpu_memory_bytes=H100, max_model_len=8192, max_num_seqs=16,
+                        gpu_name="NVIDIA H100 80GB HBM3")
+    big = vm.estimate(LLAMA_8B, gpu_memory_bytes=H100, max_model_len=8192, max_num_seqs=1024,
+                      gpu_name="NVIDIA H100 80GB HBM3")
+    assert 0 < small["cudagraph_bytes"] < big["cudagraph_bytes"] / 2
+
+
+def _llm_d_0_19_estimates():
+    out = []
+    with open(os.path.join(MEMORY, "calibration.csv"), encoding="utf-8") as handle:
+        for raw in csv.DictReader(handle):
+            logged = re.search(r"est CUDA graph ([\d.]+) GiB", raw["notes"])
+            if logged and raw["model"] in HF and raw["vllm_version"].startswith("0.19"):
+                res = vm.estimate(HF[raw["model"]], gpu_memory_bytes=int((_num(raw["gpu_total_gib"]) or 79.19) * GiB),
+                                  tensor_parallel_size=int(raw["tp"]),
+                                  gpu_memory_utilization=_num(raw["gpu_memory_utilization"]),
+                                  max_model_len=int(_num(raw["max_model_len"])),
+                                  dtype=raw["dtype"] if raw["dtype"] in ("bfloat16", "float16", "float32") else "auto",
+                                  vllm_version="0.19.0", gpu_name="NVIDIA H100 80GB HBM3")
+                out.append(abs(res["cudagraph_bytes"] / GiB - float(logged.group(1))))
+    return out
+
+
+def test_0_19_runs_the_same_profiler_and_its_estimate_matches_the_llm_d_logs():
+    errors = sorted(_llm_d_0_19_estimates())
+    assert len(errors) >= 10
+    assert errors[len(errors) // 2] <= 0.1  # median; single graphs read 0-26 MiB, so single rows stray
+
+
 def test_token_count_formula_changes_at_0_21():
     before = vm.estimate(LLAMA_8B, gpu_memory_bytes=H100, max_model_len=10000, vllm_version="0.20.0")
     after = vm.estimate(LLAMA_8B, gpu_memory_bytes=H100, max_model_len=10000, vllm_version="0.21.0")
