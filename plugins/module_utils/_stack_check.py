@@ -53,24 +53,27 @@ def check_service(svc, base_host="127.0.0.1", default_key="", opener=None, timeo
         if status != 401:
             out["problems"].append("/v1/models without the key answered %s, not 401" % status)
     if task in ("chat", "generate"):
-        status, payload, dummy = http("POST", base + "/v1/chat/completions", key=key, opener=opener, timeout=timeout,
-                                     body={"model": served, "max_tokens": 16, "temperature": 0,
-                                           "messages": [{"role": "user", "content": "Say hello."}]})
+        body = {"model": served, "max_tokens": 16, "temperature": 0,
+                "messages": [{"role": "user", "content": "Say hello."}]}
+        status, payload, dummy = http("POST", base + "/v1/chat/completions", key=key, opener=opener,
+                                      timeout=timeout, body=body)
         try:
             out["answer"] = payload["choices"][0]["message"]["content"]
         except (TypeError, KeyError, IndexError):
             out["problems"].append("chat completion failed: %s %s" % (status, str(payload)[:200]))
     elif task == "embed":
-        status, payload, dummy = http("POST", base + "/v1/embeddings", key=key, opener=opener, timeout=timeout,
-                                     body={"model": served, "input": ["hello world"]})
+        body = {"model": served, "input": ["hello world"]}
+        status, payload, dummy = http("POST", base + "/v1/embeddings", key=key, opener=opener,
+                                      timeout=timeout, body=body)
         try:
             out["embedding_length"] = len(payload["data"][0]["embedding"])
         except (TypeError, KeyError, IndexError):
             out["problems"].append("embedding failed: %s %s" % (status, str(payload)[:200]))
     elif task == "score":
-        status, payload, dummy = http("POST", base + "/v1/rerank", key=key, opener=opener, timeout=timeout,
-                                     body={"model": served, "query": "What is the capital of France?",
-                                           "documents": ["Paris is the capital of France.", "Bananas are yellow."]})
+        body = {"model": served, "query": "What is the capital of France?",
+                "documents": ["Paris is the capital of France.", "Bananas are yellow."]}
+        status, payload, dummy = http("POST", base + "/v1/rerank", key=key, opener=opener,
+                                      timeout=timeout, body=body)
         try:
             out["rerank_scores"] = [round(r["relevance_score"], 6) for r in
                                     sorted(payload["results"], key=lambda r: r["index"])]

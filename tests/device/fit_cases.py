@@ -44,10 +44,11 @@ def main():
         t0 = time.time()
         with open(log, "w") as handle:
             try:
-                rc = subprocess.run([sys.executable, "-c", SNIPPET, os.path.join(HERE, "models", model), str(tp),
-                                     str(util), str(mml), "1" if eager else "0"], stdout=handle,
-                                    stderr=subprocess.STDOUT, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1",
-                                                                                   VLLM_LOGGING_LEVEL="INFO")).returncode
+                cmd = [sys.executable, "-c", SNIPPET, os.path.join(HERE, "models", model), str(tp), str(util),
+                       str(mml), "1" if eager else "0"]
+                env = dict(os.environ, HF_HUB_OFFLINE="1", VLLM_LOGGING_LEVEL="INFO")
+                rc = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, timeout=300, env=env,
+                                    check=False).returncode
             except subprocess.TimeoutExpired:
                 rc = "timeout"
         print("%-28s rc=%s %.0f s" % (name, rc, time.time() - t0), flush=True)

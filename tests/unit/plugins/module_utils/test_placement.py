@@ -374,9 +374,9 @@ def test_seed000_with_tp2_on_gpus_0_1_does_not_fit_an_a10():
 
 def test_seed000_tp2_fits_on_gpus_0_1_only_with_fp8_weights():
     """The other correction: FP8 weight-only (Marlin on Ampere) halves the weights, GPUs 2 and 3 stay free."""
-    result = run_seed("seed000-as-written", {"gpus": [0, 1], "tensor_parallel_size": 2, "quantization": "fp8",
-                                            "gpu_memory_utilization": 0.92, "max_model_len": 16384,
-                                            "max_num_batched_tokens": 8192})
+    change = {"gpus": [0, 1], "tensor_parallel_size": 2, "quantization": "fp8", "gpu_memory_utilization": 0.92,
+              "max_model_len": 16384, "max_num_batched_tokens": 8192}
+    result = run_seed("seed000-as-written", change)
     fit = result["services"][0]["fit"]
     assert fit["fits"] and fit["quantization"] == "fp8"
     assert fit["weights_bytes_per_gpu"] / GIB == pytest.approx(16.0, abs=0.2)
