@@ -183,3 +183,34 @@ def test_a_new_key_recreates_the_container_and_the_old_key_stops_working(env, fi
         get("http://127.0.0.1:%d/v1/models" % port, KEY1)
     assert err.value.code == 401
     assert KEY2 not in out
+
+
+def test_a_missing_image_that_may_not_be_pulled_is_refused_with_the_ways_out(env, first):
+    assert first[0] == 0
+    extra = dict(env["extra"], vllm_container_tag="not-here")
+    rc, unused, out = converge(extra)
+    assert rc != 0
+    flat = " ".join(out.split())
+    assert "%s:not-here is not on localhost." % IMAGE in flat
+    assert "vllm_container_image_archive (`docker save %s:not-here` copied to the host)" % IMAGE in flat
+    assert inspect(env["container"])["Config"]["Image"] == "%s:%s" % (IMAGE, TAG)   # left running as it was
+
+
+def test_offline_archive_is_loaded_when_the_image_is_missing(env, first, tmp_path):
+    """`docker save` of the image under another tag, that tag removed: the role loads the archive, then runs it."""
+    assert first[0] == 0
+    docker("tag", "%s:%s" % (IMAGE, TAG), "%s:archive" % IMAGE)
+    archive = tmp_path / "vllm-openai-archive.tar"
+    docker("save", "-o", str(archive), "%s:archive" % IMAGE)
+    docker("rmi", "%s:archive" % IMAGE)
+    extra = dict(env["extra"], vllm_container_tag="archive", vllm_container_image_archive=str(archive))
+    try:
+        rc, changed, out = converge(extra)
+        assert rc == 0, out[-5000:]
+        assert "Load the image from the offline archive" in out and changed >= 2
+        assert inspect(env["container"])["Config"]["Image"] == "%s:archive" % IMAGE
+        rc, changed, out = converge(extra)                    # present now: nothing loaded, nothing changed
+        assert rc == 0 and changed == 0, out[-5000:]
+    finally:
+        docker("rm", "-f", env["container"], check=False)
+        docker("rmi", "%s:archive" % IMAGE, check=False)
