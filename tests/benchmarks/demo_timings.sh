@@ -34,5 +34,7 @@ ansible-playbook -i inventories/demo/hosts.yml site.yml -e @.cache/demo-secrets.
 t3=$(date +%s)
 echo "second run: wall $((t3 - t2)) s, $(grep -A1 'PLAY RECAP' /tmp/demo-second.log | tail -1 | grep -o 'changed=[0-9]*')"
 ansible-playbook -i inventories/demo/hosts.yml site.yml -e @.cache/demo-secrets.yml --tags vllm -v > /tmp/demo-tags.log 2>&1
-echo "--tags vllm: roles whose tasks ran: $(grep -oE '^TASK \[llmops\.vllm_stack\.[a-z_]+' /tmp/demo-tags.log | sort -u | sed 's/.*\.//' | tr '\n' ' ')"
+echo "--tags vllm: tasks that ran (not skipped), per role:"
+awk '/^TASK \[/{t=$0} /^(ok|changed):/{print t}' /tmp/demo-tags.log | grep -oE 'TASK \[[^]:]*' \
+  | sed -E 's/TASK \[(llmops\.vllm_stack\.)?//' | sort | uniq -c | sed 's/^/             /'
 echo "             $(grep -A1 'PLAY RECAP' /tmp/demo-tags.log | tail -1 | grep -o 'changed=[0-9]*')"
