@@ -25,5 +25,9 @@ if [[ "$(docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" != "true" 
   done
 fi
 ansible-playbook -i inventories/demo/hosts.yml site.yml -e @.cache/demo-secrets.yml "$@"
+# seed 000's concurrency table, on the tiny chat model: CSV + PNG under benchmark-results/llmops-demo/
+ansible-playbook -i inventories/demo/hosts.yml playbooks/benchmark.yml -e @.cache/demo-secrets.yml \
+  -e '{"benchmark_concurrency": [1, 2, 4], "benchmark_requests_per_level": 8, "benchmark_max_tokens": 32}' \
+  | sed -n '/Show the results/,/PLAY RECAP/p'
 echo "demo: converged and validated in $((SECONDS - T0)) s; report: stack-report.json"
 echo "      container $NAME (remove with: docker rm -f $NAME); API key in .cache/demo-secrets.yml"
